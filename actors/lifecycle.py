@@ -1,0 +1,194 @@
+"""The lifecycle actor: the only writer of payment-request state.
+
+Every command runs in one transaction: look the command id up in the inbox (a redelivered or
+duplicate command re-emits the follow-ups of the change it made, nothing more), compare-and-set
+the status along ``schemas.status.TRANSITIONS``, append to the timeline, remember the command.
+Follow-ups are sent after the commit; the message is acked only after that, so a crash in
+between redelivers the command, which then re-emits them.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import msgspec
+
+from actors.deps import Deps
+from actors.followups import CARD_VIEWED, CUSTOMER_OPENED, followups
+from chatpay import ids
+from chatpay.clock import now_ms
+from chatpay.errors import ChatpayError
+from chatpay.store import Row, Tx, repo
+from schemas import messages as m
+from schemas.status import Status, can_move
+
+log = logging.getLogger("chatpay.lifecycle")
+
+
+class LostRace(ChatpayError):
+    """The row changed between read and compare-and-set; the command is retried."""
+
+
+def handle(cmd: m.LifecycleCommand, deps: Deps) -> None:
+    deps.emit(*_run(cmd, deps))
+
+
+def _run(cmd: m.LifecycleCommand, deps: Deps) -> list[msgspec.Struct]:
+    match cmd:
+        case m.CreateRequest():
+            return _create(cmd, deps)
+        case m.RetryRequest():
+            return _change(deps, cmd, Status.SENDING, "retried", agent_id=cmd.agent_id,
+                           token=cmd.token, fields=lambda row, now: {
+                               "token_hash": ids.token_hash(cmd.token), "delivery_attempts": 0,
+                               "delivery_last_error": None})
+        case m.CancelRequest():
+            return _change(deps, cmd, Status.CANCELED, "canceled", agent_id=cmd.agent_id)
+        case m.CompleteRequest():
+            return _change(deps, cmd, Status.COMPLETED, "completed", agent_id=cmd.agent_id)
+        case m.DeclineRequest():
+            return _change(deps, cmd, Status.DECLINED, "declined")
+        case m.ExpireRequest():
+            event = "conversation_ended" if cmd.cause == "conversation_ended" else "expired"
+            return _change(deps, cmd, Status.EXPIRED, event)
+        case m.DeliveryOutcome():
+            target = Status.WAITING_FOR_CUSTOMER if cmd.delivered else Status.FAILED
+            return _change(deps, cmd, target, "delivered" if cmd.delivered else "delivery_failed",
+                           version=cmd.version, fields=lambda row, now: {
+                               "delivery_attempts": cmd.attempts, "delivery_last_error": cmd.last_error})
+        case m.CardSealed():
+            return _change(deps, cmd, Status.SUBMITTED, "submitted", fields=lambda row, now: {
+                "card_method": cmd.card.method, "card_brand": cmd.card.brand,
+                "card_last4": cmd.card.last4, "card_exp_month": cmd.card.exp_month,
+                "card_exp_year": cmd.card.exp_year,
+                "card_available_until": now + deps.settings.card_view_window * 1000},
+                after=lambda tx, row: repo.insert_envelopes(
+                    tx, row["id"], ((e.kid, e.suite, e.ct) for e in cmd.envelopes)))
+        case m.FormOpened():
+            return _note(deps, cmd, CUSTOMER_OPENED, allowed=(Status.WAITING_FOR_CUSTOMER,))
+        case m.CardViewed():
+            return _note(deps, cmd, CARD_VIEWED, allowed=(Status.SUBMITTED,), agent_id=cmd.agent_id,
+                         fields=lambda row, now: {"card_viewed_at": row["card_viewed_at"] or now})
+        case m.PurgeCard():
+            return _purge(deps, cmd)
+    raise AssertionError(f"unhandled command {type(cmd).__name__}")
+
+
+def _create(cmd: m.CreateRequest, deps: Deps) -> list[msgspec.Struct]:
+    now = now_ms()
+    with deps.store.write() as tx:
+        seen = repo.seen_command(tx, cmd.command_id)
+        if seen is not None:
+            return _replay(tx, seen, deps, token=cmd.token)
+        status, error = Status.SENDING, None
+        if repo.conversation_ended(tx, cmd.conversation_id):
+            status = Status.EXPIRED
+        elif not repo.has_agent_key(tx, cmd.agent_id):
+            status, error = Status.FAILED, "agent_key_required"
+        inserted = repo.insert_request(tx, {
+            "id": cmd.request_id, "agent_id": cmd.agent_id, "conversation_id": cmd.conversation_id,
+            "customer_id": cmd.customer_id, "amount": cmd.amount, "currency": cmd.currency,
+            "reason": cmd.reason, "methods": ",".join(cmd.methods), "status": status.value,
+            "version": 1, "created_at": cmd.created_at, "updated_at": now,
+            "expires_at": cmd.expires_at, "token_hash": ids.token_hash(cmd.token),
+            "delivery_attempts": 0, "delivery_last_error": error,
+        })
+        if not inserted:  # same idempotency key, another command: the first one stands
+            repo.record_command(tx, cmd.command_id, now, request_id=cmd.request_id)
+            return []
+        row = _get(tx, cmd.request_id)
+        event = {Status.SENDING: "created", Status.EXPIRED: "conversation_ended"}.get(status, error or "")
+        seq = repo.add_timeline(tx, row, at=now, status=status.value, event=event)
+        repo.record_command(tx, cmd.command_id, now, request_id=cmd.request_id, timeline_seq=seq)
+        return followups(row, seq=seq, at=now, event=event, public_url=deps.settings.public_url,
+                         token=cmd.token)
+
+
+def _change(
+    deps: Deps, cmd: Any, target: Status, event: str, *, agent_id: str | None = None,
+    version: int | None = None, token: str | None = None, fields: Any = None, after: Any = None,
+) -> list[msgspec.Struct]:
+    """Move ``cmd.request_id`` to ``target`` if the state machine allows it; else a recorded no-op."""
+    now = now_ms()
+    with deps.store.write() as tx:
+        seen = repo.seen_command(tx, cmd.command_id)
+        if seen is not None:
+            return _replay(tx, seen, deps, token=token)
+        row = repo.get_request(tx, cmd.request_id)
+        current = Status(row["status"]) if row else None
+        if (row is None or current is None or not can_move(current, target)
+                or (agent_id is not None and row["agent_id"] != agent_id)
+                or (version is not None and row["version"] != version)):
+            log.info("ignored %s for %s: status %s", type(cmd).__name__, cmd.request_id,
+                     current.value if current else "unknown")
+            repo.record_command(tx, cmd.command_id, now, request_id=cmd.request_id)
+            return []
+        extra = fields(row, now) if fields else {}
+        if target in (Status.COMPLETED, Status.CANCELED) and row["card_method"]:
+            repo.delete_envelopes(tx, row["id"])
+            extra["card_purged_at"] = row["card_purged_at"] or now
+        if not repo.transition(tx, row["id"], [current], target, now, version=row["version"], **extra):
+            raise LostRace(f"{cmd.request_id} changed concurrently")
+        row = _get(tx, row["id"])
+        if after is not None:
+            after(tx, row)
+        seq = repo.add_timeline(tx, row, at=now, status=target.value, event=event)
+        repo.record_command(tx, cmd.command_id, now, request_id=row["id"], timeline_seq=seq)
+        return followups(row, seq=seq, at=now, event=event, public_url=deps.settings.public_url,
+                         token=token)
+
+
+def _note(
+    deps: Deps, cmd: Any, event: str, *, allowed: tuple[Status, ...], agent_id: str | None = None,
+    fields: Any = None,
+) -> list[msgspec.Struct]:
+    """Record a timeline event that is not a status change (customer opened, card viewed)."""
+    now = now_ms()
+    with deps.store.write() as tx:
+        seen = repo.seen_command(tx, cmd.command_id)
+        if seen is not None:
+            return _replay(tx, seen, deps)
+        row = repo.get_request(tx, cmd.request_id)
+        if (row is None or Status(row["status"]) not in allowed
+                or (agent_id is not None and row["agent_id"] != agent_id)):
+            repo.record_command(tx, cmd.command_id, now, request_id=cmd.request_id)
+            return []
+        if fields is not None:
+            repo.update_fields(tx, row["id"], **fields(row, now))
+            row = _get(tx, row["id"])
+        seq = repo.add_timeline(tx, row, at=now, status=row["status"], event=event)
+        repo.record_command(tx, cmd.command_id, now, request_id=row["id"], timeline_seq=seq)
+        return followups(row, seq=seq, at=now, event=event, public_url=deps.settings.public_url)
+
+
+def _purge(deps: Deps, cmd: m.PurgeCard) -> list[msgspec.Struct]:
+    """Delete the sealed card at ``available_until`` (completion and cancel purge on their own)."""
+    now = now_ms()
+    with deps.store.write() as tx:
+        row = repo.get_request(tx, cmd.request_id)
+        if row is None or row["card_purged_at"] is not None:
+            return []
+        repo.delete_envelopes(tx, row["id"])
+        repo.update_fields(tx, row["id"], card_purged_at=now)
+        row = _get(tx, row["id"])
+        seq = repo.add_timeline(tx, row, at=now, status=row["status"], event="card_purged")
+        return followups(row, seq=seq, at=now, event="card_purged", public_url=deps.settings.public_url)
+
+
+def _replay(tx: Tx, seen: Row, deps: Deps, *, token: str | None = None) -> list[msgspec.Struct]:
+    """A command seen before: re-emit its follow-ups if nothing has changed the request since."""
+    if seen["timeline_seq"] is None:
+        return []
+    entry = repo.timeline_entry(tx, seen["timeline_seq"])
+    row = repo.get_request(tx, seen["request_id"])
+    if entry is None or row is None or row["version"] != entry["version"]:
+        return []
+    return followups(row, seq=entry["seq"], at=entry["at"], event=entry["event"],
+                     public_url=deps.settings.public_url, token=token)
+
+
+def _get(tx: Tx, request_id: str) -> Row:
+    row = repo.get_request(tx, request_id)
+    assert row is not None
+    return row

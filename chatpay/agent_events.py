@@ -1,0 +1,98 @@
+"""Where agent notifications go (API.md §8): the durable topic exchange, or an in-process hub.
+
+The notify actor publishes; the gateway's SSE bridge subscribes.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Protocol
+
+import pika
+import pika.exceptions
+
+from chatpay.errors import BrokerUnavailable
+
+#: The durable topic exchange agent UIs and contact centres bind to.
+EXCHANGE = "chatpay.agent-events"
+
+
+def routing_key(agent_id: str) -> str:
+    return f"agent.{agent_id}"
+
+
+class EventSink(Protocol):
+    def publish(self, agent_id: str, event_id: str, body: bytes) -> None:
+        """Publish one notification; return only once it is confirmed."""
+
+
+class AmqpEventSink:
+    """Confirmed, persistent publishes to the topic exchange; one pika connection per thread."""
+
+    def __init__(self, url: str) -> None:
+        self.parameters = pika.URLParameters(url)
+        self._local = threading.local()
+
+    def _channel(self) -> pika.adapters.blocking_connection.BlockingChannel:
+        channel = getattr(self._local, "channel", None)
+        if channel is None or channel.is_closed:
+            conn = pika.BlockingConnection(self.parameters)
+            channel = conn.channel()
+            channel.confirm_delivery()
+            channel.exchange_declare(EXCHANGE, exchange_type="topic", durable=True)
+            self._local.conn, self._local.channel = conn, channel
+        return channel
+
+    def publish(self, agent_id: str, event_id: str, body: bytes) -> None:
+        for attempt in range(2):
+            try:
+                self._channel().basic_publish(
+                    EXCHANGE, routing_key(agent_id), body,
+                    pika.BasicProperties(delivery_mode=2, message_id=event_id,
+                                         content_type="application/json"),
+                )
+                return
+            except pika.exceptions.UnroutableError:
+                return  # nobody bound to this agent right now: the event log keeps it
+            except pika.exceptions.AMQPError as exc:
+                self._local.channel = None
+                if attempt:
+                    raise BrokerUnavailable(f"agent event not confirmed: {type(exc).__name__}") from None
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None and conn.is_open:
+            conn.close()
+
+
+Subscriber = Callable[[str, bytes], None]
+
+
+class LocalEventHub:
+    """In-process fan-out for the embedded single-node mode (no RabbitMQ)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._subscribers: dict[str, list[Subscriber]] = {}
+
+    def publish(self, agent_id: str, event_id: str, body: bytes) -> None:
+        with self._lock:
+            subscribers = list(self._subscribers.get(agent_id, ()))
+        for callback in subscribers:
+            callback(event_id, body)
+
+    def subscribe(self, agent_id: str, callback: Subscriber) -> Callable[[], None]:
+        """Call ``callback(event_id, body)`` for each of the agent's events; returns the unsubscriber."""
+        with self._lock:
+            self._subscribers.setdefault(agent_id, []).append(callback)
+
+        def unsubscribe() -> None:
+            with self._lock:
+                callbacks = self._subscribers.get(agent_id, [])
+                if callback in callbacks:
+                    callbacks.remove(callback)
+                if not callbacks:
+                    self._subscribers.pop(agent_id, None)
+
+        return unsubscribe
