@@ -1,0 +1,104 @@
+"""Browser fixtures: headless Debian Chromium driven by Playwright, and gateway/static served over HTTP.
+
+Without Chromium the browser tests skip, except under CI (``CI`` set) where they fail.
+
+Playwright's async API is used, on the session event loop: the sync API keeps an event loop marked as
+running in the main thread for as long as the browser lives, which breaks every asyncio test after it.
+Browser test modules therefore set ``pytestmark = pytest.mark.asyncio(loop_scope="session")``.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
+
+import pytest
+import pytest_asyncio
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+if TYPE_CHECKING:
+    from playwright.async_api import Browser, Page
+
+#: The Debian chromium package.
+CHROMIUM = Path("/usr/bin/chromium")
+#: Flags for a quiet headless Chromium in a container.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-background-networking",
+    "--disable-gpu",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+#: The directory the gateway serves under /static.
+STATIC_DIR = Path(__file__).resolve().parents[2] / "gateway" / "static"
+
+
+def _unavailable(reason: str) -> NoReturn:
+    if os.environ.get("CI"):
+        pytest.fail(f"{reason}, and CI is set: browser tests must run in CI")
+    pytest.skip(reason)
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def browser() -> AsyncIterator[Browser]:
+    """One headless Chromium for the session."""
+    if not CHROMIUM.exists():
+        _unavailable(f"{CHROMIUM} is missing")
+    try:
+        from playwright.async_api import async_playwright
+    except ImportError:
+        _unavailable("playwright is not installed")
+    async with async_playwright() as playwright:
+        chromium = await playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
+        )
+        yield chromium
+        await chromium.close()
+
+
+async def _blank(request: Request) -> HTMLResponse:
+    return HTMLResponse("<!doctype html><title>chatpay test</title>")
+
+
+@pytest.fixture(scope="session")
+def static_url() -> Iterator[str]:
+    """``http://127.0.0.1:<port>`` serving gateway/static under /static and a blank page at /."""
+    app = Starlette(routes=[Route("/", _blank), Mount("/static", StaticFiles(directory=STATIC_DIR))])
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    config = uvicorn.Config(
+        app, log_config=None, log_level="warning", access_log=False, lifespan="off", ws="none"
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the static file server did not start")
+        time.sleep(0.01)
+    yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    server.should_exit = True
+    thread.join(timeout=10)
+    sock.close()
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def page(browser: Browser, static_url: str) -> AsyncIterator[Page]:
+    """A fresh browser context (own IndexedDB) on the blank page, a secure context (127.0.0.1)."""
+    context = await browser.new_context()
+    page = await context.new_page()
+    await page.goto(static_url + "/")
+    yield page
+    await context.close()
