@@ -32,6 +32,8 @@ INBOX_DAYS = 2
 def handle(cmd: EndConversation, deps: Deps) -> None:
     """``conversation.ended``: every open request in it expires, and later ones start expired."""
     with deps.store.write() as tx:
+        if repo.seen_command(tx, cmd.command_id) is None:
+            repo.record_command(tx, cmd.command_id, now_ms())
         repo.end_conversation(tx, cmd.conversation_id, cmd.at)
         rows = repo.open_requests_in_conversation(tx, cmd.conversation_id)
     deps.emit(*(ExpireRequest(command_id=f"end:{cmd.command_id}:{r['id']}", request_id=r["id"],

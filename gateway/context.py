@@ -1,0 +1,94 @@
+"""What the gateway's handlers share, built once per process."""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from cryptography.hazmat.primitives.asymmetric import ec
+from standardwebhooks.webhooks import Webhook
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+
+from chatpay.config import Settings
+from chatpay.publisher import Publisher
+from chatpay.store import Store, Tx
+
+T = TypeVar("T")
+
+#: How many recently accepted chat event and webhook ids each gateway process remembers.
+RECENT_IDS = 100_000
+
+
+class RecentIds:
+    """A bounded, insertion-ordered set: a fast first check before the database inbox."""
+
+    def __init__(self, size: int = RECENT_IDS) -> None:
+        self._ids: collections.OrderedDict[str, None] = collections.OrderedDict()
+        self._size = size
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._ids
+
+    def add(self, key: str) -> None:
+        self._ids[key] = None
+        while len(self._ids) > self._size:
+            self._ids.popitem(last=False)
+
+
+class RateLimiter:
+    """A fixed-window counter per key (pay-link submits); in process memory."""
+
+    def __init__(self, limit: int, window: float) -> None:
+        self.limit, self.window = limit, window
+        self._hits: dict[str, tuple[float, int]] = {}
+
+    def hit(self, key: str) -> float | None:
+        """Count one attempt; seconds to wait when over the limit, else None."""
+        now = time.monotonic()
+        start, count = self._hits.get(key, (now, 0))
+        if now - start >= self.window:
+            start, count = now, 0
+        if count >= self.limit:
+            return self.window - (now - start)
+        self._hits[key] = (start, count + 1)
+        if len(self._hits) > 100_000:
+            self._hits = {k: v for k, v in self._hits.items() if now - v[0] < self.window}
+        return None
+
+
+@dataclasses.dataclass(kw_only=True)
+class Gateway:
+    settings: Settings
+    store: Store
+    publisher: Publisher
+    vault_key: ec.EllipticCurvePublicKey
+    vault_kid: str
+    webhook: Webhook
+    bridge: Any = None
+    recent: RecentIds = dataclasses.field(default_factory=RecentIds)
+    submits: RateLimiter = dataclasses.field(default_factory=lambda: RateLimiter(10, 3600))
+
+    async def read(self, fn: Callable[[Tx], T]) -> T:
+        """Run a read-only query off the event loop."""
+
+        def run() -> T:
+            with self.store.read() as tx:
+                return fn(tx)
+
+        return await run_in_threadpool(run)
+
+    async def write(self, fn: Callable[[Tx], T]) -> T:
+        def run() -> T:
+            with self.store.write() as tx:
+                return fn(tx)
+
+        return await run_in_threadpool(run)
+
+
+def gw(request: Request) -> Gateway:
+    gateway: Gateway = request.app.state.gateway
+    return gateway
