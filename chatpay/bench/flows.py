@@ -62,11 +62,15 @@ class _Tally:
 
 
 def _error_code(resp: httpx.Response) -> str:
+    """`` code`` of an API error body (API.md §2), with the request's ``(status)`` when it names one."""
     try:
-        code = msgspec.json.decode(resp.content)["error"]["code"]
-    except (msgspec.DecodeError, KeyError, TypeError):
+        error = msgspec.json.decode(resp.content)["error"]
+        code, status = error["code"], error.get("status")
+    except (msgspec.DecodeError, KeyError, TypeError, AttributeError):
         return ""
-    return f" {code}" if isinstance(code, str) else ""
+    if not isinstance(code, str):
+        return ""
+    return f" {code} ({status})" if isinstance(status, str) else f" {code}"
 
 
 class _Flows:

@@ -26,6 +26,8 @@ MAX_HEAD = 16 * 1024
 IDLE_TIMEOUT = 30.0
 #: Requests served on one connection before it is closed.
 MAX_REQUESTS_PER_CONNECTION = 1_000_000
+#: Seconds :meth:`Sink.stop` waits for connection handlers to end.
+STOP_TIMEOUT = 2.0
 #: Chunks read from one chunked body before giving up.
 MAX_CHUNKS = 1024
 #: Outbound event types that end a flow unsuccessfully.
@@ -55,7 +57,7 @@ class Sink:
         self._webhook = Webhook(secret)
         self._mailbox = mailbox
         self._server: asyncio.Server | None = None
-        self._writers: set[asyncio.StreamWriter] = set()
+        self._connections: dict[asyncio.StreamWriter, asyncio.Task[None]] = {}
         self.errors: collections.Counter[str] = collections.Counter()
         #: Events received per type (valid signatures only).
         self.received: collections.Counter[str] = collections.Counter()
@@ -91,16 +93,20 @@ class Sink:
         return int(self._server.sockets[0].getsockname()[1])
 
     async def stop(self) -> None:
-        """Stop listening and drop open connections."""
+        """Stop listening, close open connections and wait (briefly) for their handlers to end."""
         if self._server is not None:
             self._server.close()
-            for writer in list(self._writers):
-                writer.close()
+            for writer in self._connections:
+                writer.close()  # the handler's pending read ends with IncompleteReadError
+            if self._connections:
+                await asyncio.wait(list(self._connections.values()), timeout=STOP_TIMEOUT)
             await self._server.wait_closed()
             self._server = None
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self._writers.add(writer)
+        task = asyncio.current_task()
+        if task is not None:
+            self._connections[writer] = task
         try:
             for _ in range(MAX_REQUESTS_PER_CONNECTION):
                 try:
@@ -126,7 +132,7 @@ class Sink:
         except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError, TimeoutError):
             return
         finally:
-            self._writers.discard(writer)
+            self._connections.pop(writer, None)
             writer.close()
 
 
