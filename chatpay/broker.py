@@ -43,7 +43,6 @@ def make_broker(settings: Settings) -> dramatiq.Broker:
     else:
         broker = ChatpayRabbitmqBroker(
             url=settings.broker_url, confirm_delivery=True, queue_type=settings.queue_type,
-            heartbeat=60,
         )
     broker.add_middleware(CurrentMessage())
     dramatiq.set_broker(broker)

@@ -1,0 +1,24 @@
+"""The happy path over real processes, RabbitMQ, and both databases."""
+
+from __future__ import annotations
+
+from tests.support.deployment import CARD, VISA
+
+
+def test_happy_path_to_completed(deploy):
+    d = deploy()
+    agent = d.agent()
+    created = agent.create()
+    assert created["status"] == "sending"
+    rid = created["id"]
+    agent.wait(rid, "waiting_for_customer")
+    token = d.sink.token(rid)
+    customer = d.customer()
+    assert customer.get(f"/v1/pay/{token}").json()["status"] == "waiting_for_customer"
+    assert customer.post(f"/v1/pay/{token}/submit", json={"method": "card", "card": CARD}).status_code == 202
+    submitted = agent.wait(rid, "submitted")
+    assert submitted["card"]["last4"] == "1111" and submitted["attention"] is True
+    assert agent.open_card(rid)["number"] == VISA
+    assert agent.action(rid, "complete").status_code == 202
+    agent.wait(rid, "completed")
+    d.sink.event(rid, "payment_request.accepted")
