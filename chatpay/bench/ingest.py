@@ -1,8 +1,9 @@
 """``chatpay bench ingest``: the chat events endpoint alone, beside the broker's raw ceiling.
 
 Signed single-event batches of ``agent.focus_changed`` (no side effect beyond an agent's focus) are sent
-from concurrent loops; in the same run a bare aio-pika client measures confirmed persistent publishes
-per second to a throwaway queue, the most any gateway could get from this broker on this machine.
+from concurrent loops, each on its own keep-alive connection (:mod:`chatpay.bench.http1`). In the same
+run a bare aio-pika client measures confirmed persistent publishes per second to a throwaway queue: the
+most any gateway could get from this broker on this machine.
 """
 
 from __future__ import annotations
@@ -16,10 +17,10 @@ import time
 from typing import Any
 
 import aio_pika
-import httpx
 import msgspec
 from standardwebhooks import Webhook
 
+from chatpay.bench import http1
 from chatpay.bench.stats import percentile, rate
 
 #: Requests one loop may send, whatever the duration (a bound, not a target).
@@ -58,48 +59,55 @@ def _rfc3339(at: datetime.datetime) -> str:
 class _Ingest:
     """Concurrent loops posting signed single-event batches; latencies of 202s and error reasons."""
 
-    def __init__(self, client: httpx.AsyncClient, cfg: IngestConfig) -> None:
-        self.client, self.cfg = client, cfg
+    def __init__(self, cfg: IngestConfig) -> None:
+        self.cfg = cfg
         self.webhook = Webhook(cfg.inbound_secret)
         self.run_id = secrets.token_hex(4)
         self.latencies: list[float] = []
         self.errors: collections.Counter[str] = collections.Counter()
 
     async def loop(self, k: int, deadline: float) -> None:
-        """Post batches until ``deadline``."""
-        for n in range(MAX_REQUESTS_PER_LOOP):
-            if time.perf_counter() >= deadline:
-                return
-            event_id = f"bench-{self.run_id}-{k}-{n}"
-            now = _now()
-            event = {
-                "id": event_id,
-                "type": "agent.focus_changed",
-                "occurred_at": _rfc3339(now),
-                "agent_id": f"bench-a-{k}",
-                "customer_id": f"cu-{n}",
-            }
-            body = msgspec.json.encode({"events": [event]}).decode()
-            headers = {
-                "content-type": "application/json",
-                "webhook-id": event_id,
-                "webhook-timestamp": str(int(now.timestamp())),
-                "webhook-signature": self.webhook.sign(event_id, now, body),
-            }
-            start = time.perf_counter()
-            try:
-                resp = await self.client.post("/v1/chat/events", content=body, headers=headers)
-            except httpx.HTTPError as exc:
-                self.errors[f"transport: {type(exc).__name__}"] += 1
-                await asyncio.sleep(ERROR_PAUSE)
-                continue
-            elapsed = time.perf_counter() - start
-            if resp.status_code != 202:
-                self.errors[f"HTTP {resp.status_code}"] += 1
-            elif not _accepted(resp.content, event_id):
-                self.errors["202 without the event in 'accepted'"] += 1
-            else:
-                self.latencies.append(elapsed)
+        """Post batches on one keep-alive connection until ``deadline``."""
+        conn = http1.Connection(self.cfg.url, timeout=self.cfg.timeout)
+        try:
+            for n in range(MAX_REQUESTS_PER_LOOP):
+                if time.perf_counter() >= deadline:
+                    return
+                await self._post(conn, k, n)
+        finally:
+            conn.close()
+
+    async def _post(self, conn: http1.Connection, k: int, n: int) -> None:
+        event_id = f"bench-{self.run_id}-{k}-{n}"
+        now = _now()
+        event = {
+            "id": event_id,
+            "type": "agent.focus_changed",
+            "occurred_at": _rfc3339(now),
+            "agent_id": f"bench-a-{k}",
+            "customer_id": f"cu-{n}",
+        }
+        body = msgspec.json.encode({"events": [event]})
+        headers = {
+            "content-type": "application/json",
+            "webhook-id": event_id,
+            "webhook-timestamp": str(int(now.timestamp())),
+            "webhook-signature": self.webhook.sign(event_id, now, body.decode()),
+        }
+        start = time.perf_counter()
+        try:
+            status, content = await conn.request("POST", "/v1/chat/events", headers, body)
+        except (OSError, TimeoutError, http1.BadMessage) as exc:
+            self.errors[f"transport: {type(exc).__name__}"] += 1
+            await asyncio.sleep(ERROR_PAUSE)
+            return
+        elapsed = time.perf_counter() - start
+        if status != 202:
+            self.errors[f"HTTP {status}"] += 1
+        elif not _accepted(content, event_id):
+            self.errors["202 without the event in 'accepted'"] += 1
+        else:
+            self.latencies.append(elapsed)
 
 
 def _accepted(content: bytes, event_id: str) -> bool:
@@ -164,13 +172,11 @@ async def run_ingest(cfg: IngestConfig) -> dict[str, Any]:
             ceiling = await measure_ceiling(cfg.broker_url, cfg.ceiling_seconds)
         except (aio_pika.exceptions.AMQPError, OSError, TimeoutError) as exc:
             ceiling_error = f"ceiling: {type(exc).__name__}"
-    limits = httpx.Limits(max_connections=cfg.concurrency, max_keepalive_connections=cfg.concurrency)
-    async with httpx.AsyncClient(base_url=cfg.url, limits=limits, timeout=cfg.timeout) as client:
-        bench = _Ingest(client, cfg)
-        start, cpu = time.perf_counter(), time.process_time()
-        deadline = start + cfg.seconds
-        await asyncio.gather(*(bench.loop(k, deadline) for k in range(cfg.concurrency)))
-        seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+    bench = _Ingest(cfg)
+    start, cpu = time.perf_counter(), time.process_time()
+    deadline = start + cfg.seconds
+    await asyncio.gather(*(bench.loop(k, deadline) for k in range(cfg.concurrency)))
+    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
     if ceiling_error:
         bench.errors[ceiling_error] += 1
     lat = sorted(bench.latencies)

@@ -16,20 +16,15 @@ from typing import Any
 import msgspec
 from standardwebhooks import Webhook
 
+from chatpay.bench.http1 import MAX_HEAD, BadMessage, parse_head, read_body
 from chatpay.bench.mailbox import Arrival, Mailbox
 
-#: Largest request body accepted (API bodies are capped at 64 KiB too).
-MAX_BODY = 64 * 1024
-#: Largest request head (request line and headers).
-MAX_HEAD = 16 * 1024
 #: Seconds an idle keep-alive connection is kept open.
 IDLE_TIMEOUT = 30.0
 #: Requests served on one connection before it is closed.
 MAX_REQUESTS_PER_CONNECTION = 1_000_000
 #: Seconds :meth:`Sink.stop` waits for connection handlers to end.
 STOP_TIMEOUT = 2.0
-#: Chunks read from one chunked body before giving up.
-MAX_CHUNKS = 1024
 #: Outbound event types that end a flow unsuccessfully.
 FAILURE_TYPES = frozenset({"payment_request.declined", "payment_request.expired", "payment_request.canceled"})
 #: Outbound event type → mailbox kind.
@@ -42,12 +37,6 @@ _REASONS = {
     405: "Method Not Allowed",
     413: "Payload Too Large",
 }
-
-
-class _BadRequest(Exception):
-    def __init__(self, status: int) -> None:
-        super().__init__(status)
-        self.status = status
 
 
 class Sink:
@@ -115,11 +104,13 @@ class Sink:
                     return
                 keep_alive = True
                 try:
-                    method, version, headers = _parse_head(head)
-                    body = await asyncio.wait_for(_read_body(reader, headers), IDLE_TIMEOUT)
+                    (method, _, version), headers = parse_head(head)
+                    if not version.startswith("HTTP/1."):
+                        raise BadMessage(400)
+                    body = await asyncio.wait_for(read_body(reader, headers), IDLE_TIMEOUT)
                     status = self.handle(method, headers, body)
                     keep_alive = version == "HTTP/1.1" and headers.get("connection", "").lower() != "close"
-                except _BadRequest as exc:
+                except BadMessage as exc:
                     self.errors[f"sink: HTTP {exc.status}"] += 1
                     status, keep_alive = exc.status, False
                 close = "" if keep_alive else "connection: close\r\n"
@@ -134,53 +125,3 @@ class Sink:
         finally:
             self._connections.pop(writer, None)
             writer.close()
-
-
-def _parse_head(head: bytes) -> tuple[str, str, dict[str, str]]:
-    """Method, HTTP version and lower-cased headers of a request head."""
-    lines = head.decode("latin-1").split("\r\n")
-    parts = lines[0].split(" ")
-    if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
-        raise _BadRequest(400)
-    headers: dict[str, str] = {}
-    for line in lines[1:]:
-        if line:
-            name, sep, value = line.partition(":")
-            if not sep:
-                raise _BadRequest(400)
-            headers[name.strip().lower()] = value.strip()
-    return parts[0], parts[2], headers
-
-
-async def _read_body(reader: asyncio.StreamReader, headers: dict[str, str]) -> bytes:
-    """The body, by ``Content-Length`` or chunked transfer coding; at most :data:`MAX_BODY` bytes."""
-    if "chunked" in headers.get("transfer-encoding", "").lower():
-        return await _read_chunked(reader)
-    try:
-        length = int(headers.get("content-length", "0"))
-    except ValueError:
-        raise _BadRequest(400) from None
-    if length < 0:
-        raise _BadRequest(400)
-    if length > MAX_BODY:
-        raise _BadRequest(413)
-    return await reader.readexactly(length)
-
-
-async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
-    body = bytearray()
-    for _ in range(MAX_CHUNKS):
-        line = await reader.readuntil(b"\r\n")
-        try:
-            size = int(line.split(b";", 1)[0].strip(), 16)
-        except ValueError:
-            raise _BadRequest(400) from None
-        if size == 0:
-            for _ in range(MAX_CHUNKS):  # trailers, up to the empty line
-                if await reader.readuntil(b"\r\n") == b"\r\n":
-                    return bytes(body)
-            raise _BadRequest(400)
-        if len(body) + size > MAX_BODY:
-            raise _BadRequest(413)
-        body += (await reader.readexactly(size + 2))[:size]
-    raise _BadRequest(400)

@@ -16,7 +16,7 @@ import msgspec
 import pytest
 from standardwebhooks import Webhook
 
-from chatpay.bench import agents, cli, flows
+from chatpay.bench import agents, cli, flows, http1
 from chatpay.bench.mailbox import Arrival, FlowError, Mailbox
 from chatpay.bench.sink import Sink
 from chatpay.bench.stats import percentile, rate, summarize
@@ -374,3 +374,48 @@ def test_cli_refuses_remote_urls_and_missing_secrets(
     monkeypatch.setenv("CHATPAY_CHAT_INBOUND_SECRET", SECRET)
     assert cli.main(["ingest", "--url", "http://example.com", "--seconds", "1"]) == cli.EXIT_SETUP
     assert "local deployment" in capsys.readouterr().err
+
+
+# --- the bench's HTTP/1.1 client -----------------------------------------------------------------------
+
+
+async def test_http1_connection_keeps_alive_against_the_sink(sink: tuple[Sink, Mailbox, str]) -> None:
+    server, box, url = sink
+    conn = http1.Connection(url.rstrip("/"), timeout=5)
+    try:
+        for n in range(3):
+            body = _event("payment_request.sent", f"pr_k{n}", pay_url="http://x/pay/t")
+            headers = {k: v for k, v in _signed(body, msg_id=f"m{n}").items() if k != "content-type"}
+            assert await conn.request("POST", "/", headers, body) == (204, b"")
+        assert len(server._connections) == 1
+    finally:
+        conn.close()
+    assert box.unclaimed() == 3
+
+
+async def test_http1_connection_reads_chunked_answers_and_reports_closes() -> None:
+    answers = [
+        b"HTTP/1.1 202 Accepted\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n",
+        b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 2\r\nconnection: close\r\n\r\nno",
+    ]
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        for answer in answers:
+            _, headers = http1.parse_head(await reader.readuntil(b"\r\n\r\n"))
+            await http1.read_body(reader, headers)
+            writer.write(answer)
+            await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    conn = http1.Connection(f"http://127.0.0.1:{port}", timeout=5)
+    try:
+        assert await conn.request("POST", "/x", {}, b"{}") == (202, b"abcde")
+        assert await conn.request("POST", "/x", {}, b"{}") == (503, b"no")
+        with pytest.raises(OSError):  # the server is gone: refused, reset or closed
+            server.close()
+            await server.wait_closed()
+            await conn.request("POST", "/x", {}, b"{}")
+    finally:
+        conn.close()
