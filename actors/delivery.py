@@ -33,8 +33,9 @@ _encoder = msgspec.json.Encoder()
 def _client() -> httpx.Client:
     client: httpx.Client | None = getattr(_local, "client", None)
     if client is None:
-        client = httpx.Client(timeout=REQUEST_TIMEOUT, follow_redirects=False,
-                              limits=httpx.Limits(max_keepalive_connections=8))
+        client = httpx.Client(
+            timeout=REQUEST_TIMEOUT, follow_redirects=False, limits=httpx.Limits(max_keepalive_connections=8)
+        )
         _local.client = client
     return client
 
@@ -45,8 +46,9 @@ def handle(cmd: DeliverChatEvent, deps: Deps) -> None:
     first = cmd.first_attempt_at or now
     url = settings.chat_webhook_url
     if url is None:
-        log.info("outbound %s for %s (no CHATPAY_CHAT_WEBHOOK_URL: built-in sink)",
-                 cmd.event.type, cmd.request_id)
+        log.info(
+            "outbound %s for %s (no CHATPAY_CHAT_WEBHOOK_URL: built-in sink)", cmd.event.type, cmd.request_id
+        )
         return _report(cmd, deps, delivered=True, error=None)
     remaining = settings.delivery_deadline - (now - first) / 1000
     outcome, retry_after = _post(url, cmd, settings.chat_outbound_secret, max(0.5, remaining))
@@ -56,15 +58,29 @@ def handle(cmd: DeliverChatEvent, deps: Deps) -> None:
     backoff = settings.delivery_backoff * 2 ** (cmd.attempt - 1)
     if retryable:
         backoff = max(backoff, retry_after or 0.0)
-    if (retryable and cmd.attempt < settings.delivery_attempts
-            and (now - first) / 1000 + backoff < settings.delivery_deadline):
-        log.info("outbound %s for %s failed (%s), attempt %d; retrying in %.2fs",
-                 cmd.event.type, cmd.request_id, outcome, cmd.attempt, backoff)
+    if (
+        retryable
+        and cmd.attempt < settings.delivery_attempts
+        and (now - first) / 1000 + backoff < settings.delivery_deadline
+    ):
+        log.info(
+            "outbound %s for %s failed (%s), attempt %d; retrying in %.2fs",
+            cmd.event.type,
+            cmd.request_id,
+            outcome,
+            cmd.attempt,
+            backoff,
+        )
         nxt = msgspec.structs.replace(cmd, attempt=cmd.attempt + 1, first_attempt_at=first)
         deps.send(nxt, int(backoff * 1000))
         return None
-    log.warning("outbound %s for %s given up after %d attempt(s): %s",
-                cmd.event.type, cmd.request_id, cmd.attempt, outcome)
+    log.warning(
+        "outbound %s for %s given up after %d attempt(s): %s",
+        cmd.event.type,
+        cmd.request_id,
+        cmd.attempt,
+        outcome,
+    )
     return _report(cmd, deps, delivered=False, error=outcome)
 
 
@@ -80,8 +96,7 @@ def _post(url: str, cmd: DeliverChatEvent, secret: str, timeout: float) -> tuple
         "webhook-signature": signature,
     }
     try:
-        response = _client().post(url, content=body, headers=headers,
-                                  timeout=min(REQUEST_TIMEOUT, timeout))
+        response = _client().post(url, content=body, headers=headers, timeout=min(REQUEST_TIMEOUT, timeout))
     except httpx.TimeoutException:
         return "timeout", 0.0
     except httpx.HTTPError as exc:
@@ -105,7 +120,13 @@ def _retry_after(value: str | None) -> float:
 def _report(cmd: DeliverChatEvent, deps: Deps, *, delivered: bool, error: str | None) -> None:
     if cmd.event.type != "payment_request.sent":
         return
-    deps.emit(DeliveryOutcome(
-        command_id=f"delivery:{cmd.event.id}", request_id=cmd.request_id, version=cmd.version,
-        delivered=delivered, attempts=cmd.attempt, last_error=error,
-    ))
+    deps.emit(
+        DeliveryOutcome(
+            command_id=f"delivery:{cmd.event.id}",
+            request_id=cmd.request_id,
+            version=cmd.version,
+            delivered=delivered,
+            attempts=cmd.attempt,
+            last_error=error,
+        )
+    )

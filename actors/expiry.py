@@ -36,8 +36,14 @@ def handle(cmd: EndConversation, deps: Deps) -> None:
             repo.record_command(tx, cmd.command_id, now_ms())
         repo.end_conversation(tx, cmd.conversation_id, cmd.at)
         rows = repo.open_requests_in_conversation(tx, cmd.conversation_id)
-    deps.emit(*(ExpireRequest(command_id=f"end:{cmd.command_id}:{r['id']}", request_id=r["id"],
-                              cause="conversation_ended") for r in rows))
+    deps.emit(
+        *(
+            ExpireRequest(
+                command_id=f"end:{cmd.command_id}:{r['id']}", request_id=r["id"], cause="conversation_ended"
+            )
+            for r in rows
+        )
+    )
 
 
 class Sweeper:
@@ -74,16 +80,25 @@ class Sweeper:
         with self.deps.store.read() as tx:
             expiring = repo.due_for_expiry(tx, now, SWEEP_BATCH)
             purging = repo.due_for_purge(tx, now, SWEEP_BATCH)
-        messages = [ExpireRequest(command_id=f"expire:{r['id']}", request_id=r["id"], cause="deadline")
-                    for r in expiring if f"expire:{r['id']}" not in self._sent]
-        messages += [PurgeCard(command_id=f"purge:{r['id']}", request_id=r["id"])
-                     for r in purging if f"purge:{r['id']}" not in self._sent]
+        messages: list[ExpireRequest | PurgeCard] = [
+            ExpireRequest(command_id=f"expire:{r['id']}", request_id=r["id"], cause="deadline")
+            for r in expiring
+            if f"expire:{r['id']}" not in self._sent
+        ]
+        messages += [
+            PurgeCard(command_id=f"purge:{r['id']}", request_id=r["id"])
+            for r in purging
+            if f"purge:{r['id']}" not in self._sent
+        ]
         for message in messages:
             self.deps.emit(message)
             self._sent[message.command_id] = mono
         if mono - self._last_prune > PRUNE_EVERY:
             self._last_prune = mono
             with self.deps.store.write() as tx:
-                repo.prune(tx, inbox_before=now - INBOX_DAYS * 86_400_000,
-                           events_before=now - self.deps.settings.request_ttl * 1000)
+                repo.prune(
+                    tx,
+                    inbox_before=now - INBOX_DAYS * 86_400_000,
+                    events_before=now - self.deps.settings.request_ttl * 1000,
+                )
         return len(messages)

@@ -35,45 +35,60 @@ def pay_url(public_url: str, token: str) -> str:
 
 
 def followups(
-    row: Row, *, seq: int, at: int, event: str, public_url: str, token: str | None = None,
+    row: Row,
+    *,
+    seq: int,
+    at: int,
+    event: str,
+    public_url: str,
+    token: str | None = None,
 ) -> list[msgspec.Struct]:
     """The messages a change (timeline entry ``seq`` of request ``row``) sends."""
     out: list[msgspec.Struct] = []
     status = Status(row["status"])
     is_status_change = event not in (CUSTOMER_OPENED, CARD_VIEWED)
-    out.append(RequestChanged(
-        event_id="ev_" + ids.derived("timeline", row["id"], str(seq)),
-        type="customer.opened_payment_form" if event == CUSTOMER_OPENED else "payment_request.updated",
-        at=at,
-        request=resource(row),
-        became_submitted=is_status_change and status is Status.SUBMITTED,
-    ))
+    out.append(
+        RequestChanged(
+            event_id="ev_" + ids.derived("timeline", row["id"], str(seq)),
+            type="customer.opened_payment_form" if event == CUSTOMER_OPENED else "payment_request.updated",
+            at=at,
+            request=resource(row),
+            became_submitted=is_status_change and status is Status.SUBMITTED,
+        )
+    )
     kind = OUTBOUND_TYPE.get(status) if is_status_change else None
     if kind is not None and (status is not Status.SENDING or token is not None):
-        out.append(DeliverChatEvent(
-            event=OutboundChatEvent(
-                id="msg_" + ids.derived("outbound", row["id"], str(row["version"])),
-                type=kind,
-                occurred_at=rfc3339(at),
-                data=_chat_data(row, kind, public_url, token),
-            ),
-            request_id=row["id"],
-            version=row["version"],
-        ))
+        out.append(
+            DeliverChatEvent(
+                event=OutboundChatEvent(
+                    id="msg_" + ids.derived("outbound", row["id"], str(row["version"])),
+                    type=kind,
+                    occurred_at=rfc3339(at),
+                    data=_chat_data(row, kind, public_url, token),
+                ),
+                request_id=row["id"],
+                version=row["version"],
+            )
+        )
     return out
 
 
 def _chat_data(row: Row, kind: str, public_url: str, token: str | None) -> dict[str, object]:
     data: dict[str, object] = {
-        "request_id": row["id"], "conversation_id": row["conversation_id"],
+        "request_id": row["id"],
+        "conversation_id": row["conversation_id"],
         "customer_id": row["customer_id"],
     }
     if kind == "payment_request.sent":
         res = resource(row)
         assert token is not None
         data |= {
-            "amount": res.amount, "currency": res.currency, "display_amount": res.display_amount,
-            "reason": res.reason, "methods": res.methods, "pay_url": pay_url(public_url, token),
+            "amount": res.amount,
+            "currency": res.currency,
+            "display_amount": res.display_amount,
+            "reason": res.reason,
+            "methods": res.methods,
+            "pay_url": pay_url(public_url, token),
             "expires_at": res.expires_at,
         }
     return data

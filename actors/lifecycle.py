@@ -39,10 +39,19 @@ def _run(cmd: m.LifecycleCommand, deps: Deps) -> list[msgspec.Struct]:
         case m.CreateRequest():
             return _create(cmd, deps)
         case m.RetryRequest():
-            return _change(deps, cmd, Status.SENDING, "retried", agent_id=cmd.agent_id,
-                           token=cmd.token, fields=lambda row, now: {
-                               "token_hash": ids.token_hash(cmd.token), "delivery_attempts": 0,
-                               "delivery_last_error": None})
+            return _change(
+                deps,
+                cmd,
+                Status.SENDING,
+                "retried",
+                agent_id=cmd.agent_id,
+                token=cmd.token,
+                fields=lambda row, now: {
+                    "token_hash": ids.token_hash(cmd.token),
+                    "delivery_attempts": 0,
+                    "delivery_last_error": None,
+                },
+            )
         case m.CancelRequest():
             return _change(deps, cmd, Status.CANCELED, "canceled", agent_id=cmd.agent_id)
         case m.CompleteRequest():
@@ -54,22 +63,46 @@ def _run(cmd: m.LifecycleCommand, deps: Deps) -> list[msgspec.Struct]:
             return _change(deps, cmd, Status.EXPIRED, event)
         case m.DeliveryOutcome():
             target = Status.WAITING_FOR_CUSTOMER if cmd.delivered else Status.FAILED
-            return _change(deps, cmd, target, "delivered" if cmd.delivered else "delivery_failed",
-                           version=cmd.version, fields=lambda row, now: {
-                               "delivery_attempts": cmd.attempts, "delivery_last_error": cmd.last_error})
+            return _change(
+                deps,
+                cmd,
+                target,
+                "delivered" if cmd.delivered else "delivery_failed",
+                version=cmd.version,
+                fields=lambda row, now: {
+                    "delivery_attempts": cmd.attempts,
+                    "delivery_last_error": cmd.last_error,
+                },
+            )
         case m.CardSealed():
-            return _change(deps, cmd, Status.SUBMITTED, "submitted", fields=lambda row, now: {
-                "card_method": cmd.card.method, "card_brand": cmd.card.brand,
-                "card_last4": cmd.card.last4, "card_exp_month": cmd.card.exp_month,
-                "card_exp_year": cmd.card.exp_year,
-                "card_available_until": now + deps.settings.card_view_window * 1000},
+            return _change(
+                deps,
+                cmd,
+                Status.SUBMITTED,
+                "submitted",
+                fields=lambda row, now: {
+                    "card_method": cmd.card.method,
+                    "card_brand": cmd.card.brand,
+                    "card_last4": cmd.card.last4,
+                    "card_exp_month": cmd.card.exp_month,
+                    "card_exp_year": cmd.card.exp_year,
+                    "card_available_until": now + deps.settings.card_view_window * 1000,
+                },
                 after=lambda tx, row: repo.insert_envelopes(
-                    tx, row["id"], ((e.kid, e.suite, e.ct) for e in cmd.envelopes)))
+                    tx, row["id"], ((e.kid, e.suite, e.ct) for e in cmd.envelopes)
+                ),
+            )
         case m.FormOpened():
             return _note(deps, cmd, CUSTOMER_OPENED, allowed=(Status.WAITING_FOR_CUSTOMER,))
         case m.CardViewed():
-            return _note(deps, cmd, CARD_VIEWED, allowed=(Status.SUBMITTED,), agent_id=cmd.agent_id,
-                         fields=lambda row, now: {"card_viewed_at": row["card_viewed_at"] or now})
+            return _note(
+                deps,
+                cmd,
+                CARD_VIEWED,
+                allowed=(Status.SUBMITTED,),
+                agent_id=cmd.agent_id,
+                fields=lambda row, now: {"card_viewed_at": row["card_viewed_at"] or now},
+            )
         case m.PurgeCard():
             return _purge(deps, cmd)
     raise AssertionError(f"unhandled command {type(cmd).__name__}")
@@ -86,14 +119,27 @@ def _create(cmd: m.CreateRequest, deps: Deps) -> list[msgspec.Struct]:
             status = Status.EXPIRED
         elif not repo.has_agent_key(tx, cmd.agent_id):
             status, error = Status.FAILED, "agent_key_required"
-        inserted = repo.insert_request(tx, {
-            "id": cmd.request_id, "agent_id": cmd.agent_id, "conversation_id": cmd.conversation_id,
-            "customer_id": cmd.customer_id, "amount": cmd.amount, "currency": cmd.currency,
-            "reason": cmd.reason, "methods": ",".join(cmd.methods), "status": status.value,
-            "version": 1, "created_at": cmd.created_at, "updated_at": now,
-            "expires_at": cmd.expires_at, "token_hash": ids.token_hash(cmd.token),
-            "delivery_attempts": 0, "delivery_last_error": error,
-        })
+        inserted = repo.insert_request(
+            tx,
+            {
+                "id": cmd.request_id,
+                "agent_id": cmd.agent_id,
+                "conversation_id": cmd.conversation_id,
+                "customer_id": cmd.customer_id,
+                "amount": cmd.amount,
+                "currency": cmd.currency,
+                "reason": cmd.reason,
+                "methods": ",".join(cmd.methods),
+                "status": status.value,
+                "version": 1,
+                "created_at": cmd.created_at,
+                "updated_at": now,
+                "expires_at": cmd.expires_at,
+                "token_hash": ids.token_hash(cmd.token),
+                "delivery_attempts": 0,
+                "delivery_last_error": error,
+            },
+        )
         if not inserted:  # same idempotency key, another command: the first one stands
             repo.record_command(tx, cmd.command_id, now, request_id=cmd.request_id)
             return []
@@ -101,13 +147,22 @@ def _create(cmd: m.CreateRequest, deps: Deps) -> list[msgspec.Struct]:
         event = {Status.SENDING: "created", Status.EXPIRED: "conversation_ended"}.get(status, error or "")
         seq = repo.add_timeline(tx, row, at=now, status=status.value, event=event)
         repo.record_command(tx, cmd.command_id, now, request_id=cmd.request_id, timeline_seq=seq)
-        return followups(row, seq=seq, at=now, event=event, public_url=deps.settings.public_url,
-                         token=cmd.token)
+        return followups(
+            row, seq=seq, at=now, event=event, public_url=deps.settings.public_url, token=cmd.token
+        )
 
 
 def _change(
-    deps: Deps, cmd: Any, target: Status, event: str, *, agent_id: str | None = None,
-    version: int | None = None, token: str | None = None, fields: Any = None, after: Any = None,
+    deps: Deps,
+    cmd: Any,
+    target: Status,
+    event: str,
+    *,
+    agent_id: str | None = None,
+    version: int | None = None,
+    token: str | None = None,
+    fields: Any = None,
+    after: Any = None,
 ) -> list[msgspec.Struct]:
     """Move ``cmd.request_id`` to ``target`` if the state machine allows it; else a recorded no-op."""
     now = now_ms()
@@ -117,11 +172,19 @@ def _change(
             return _replay(tx, seen, deps, token=token)
         row = repo.get_request(tx, cmd.request_id)
         current = Status(row["status"]) if row else None
-        if (row is None or current is None or not can_move(current, target)
-                or (agent_id is not None and row["agent_id"] != agent_id)
-                or (version is not None and row["version"] != version)):
-            log.info("ignored %s for %s: status %s", type(cmd).__name__, cmd.request_id,
-                     current.value if current else "unknown")
+        if (
+            row is None
+            or current is None
+            or not can_move(current, target)
+            or (agent_id is not None and row["agent_id"] != agent_id)
+            or (version is not None and row["version"] != version)
+        ):
+            log.info(
+                "ignored %s for %s: status %s",
+                type(cmd).__name__,
+                cmd.request_id,
+                current.value if current else "unknown",
+            )
             repo.record_command(tx, cmd.command_id, now, request_id=cmd.request_id)
             return []
         extra = fields(row, now) if fields else {}
@@ -135,12 +198,16 @@ def _change(
             after(tx, row)
         seq = repo.add_timeline(tx, row, at=now, status=target.value, event=event)
         repo.record_command(tx, cmd.command_id, now, request_id=row["id"], timeline_seq=seq)
-        return followups(row, seq=seq, at=now, event=event, public_url=deps.settings.public_url,
-                         token=token)
+        return followups(row, seq=seq, at=now, event=event, public_url=deps.settings.public_url, token=token)
 
 
 def _note(
-    deps: Deps, cmd: Any, event: str, *, allowed: tuple[Status, ...], agent_id: str | None = None,
+    deps: Deps,
+    cmd: Any,
+    event: str,
+    *,
+    allowed: tuple[Status, ...],
+    agent_id: str | None = None,
     fields: Any = None,
 ) -> list[msgspec.Struct]:
     """Record a timeline event that is not a status change (customer opened, card viewed)."""
@@ -150,8 +217,11 @@ def _note(
         if seen is not None:
             return _replay(tx, seen, deps)
         row = repo.get_request(tx, cmd.request_id)
-        if (row is None or Status(row["status"]) not in allowed
-                or (agent_id is not None and row["agent_id"] != agent_id)):
+        if (
+            row is None
+            or Status(row["status"]) not in allowed
+            or (agent_id is not None and row["agent_id"] != agent_id)
+        ):
             repo.record_command(tx, cmd.command_id, now, request_id=cmd.request_id)
             return []
         if fields is not None:
@@ -184,8 +254,14 @@ def _replay(tx: Tx, seen: Row, deps: Deps, *, token: str | None = None) -> list[
     row = repo.get_request(tx, seen["request_id"])
     if entry is None or row is None or row["version"] != entry["version"]:
         return []
-    return followups(row, seq=entry["seq"], at=entry["at"], event=entry["event"],
-                     public_url=deps.settings.public_url, token=token)
+    return followups(
+        row,
+        seq=entry["seq"],
+        at=entry["at"],
+        event=entry["event"],
+        public_url=deps.settings.public_url,
+        token=token,
+    )
 
 
 def _get(tx: Tx, request_id: str) -> Row:

@@ -39,11 +39,17 @@ def _notify(cmd: RequestChanged, deps: Deps) -> None:
             focus = repo.focus_of(tx, request.agent_id)
             banner = focus is None or focus["customer_id"] != request.customer_id
         notification = AgentNotification(
-            id=cmd.event_id, type=cmd.type, occurred_at=rfc3339(cmd.at), agent_id=request.agent_id,
-            customer_id=request.customer_id, conversation_id=request.conversation_id,
-            request=request, banner=banner,
+            id=cmd.event_id,
+            type=cmd.type,
+            occurred_at=rfc3339(cmd.at),
+            agent_id=request.agent_id,
+            customer_id=request.customer_id,
+            conversation_id=request.conversation_id,
+            request=request,
+            banner=banner,
         )
-        body = repo.insert_agent_event(tx, cmd.event_id, request.agent_id, cmd.at,
-                                       _encoder.encode(notification).decode())
+        body = repo.insert_agent_event(
+            tx, cmd.event_id, request.agent_id, cmd.at, _encoder.encode(notification).decode()
+        )
     if deps.events is not None:
         deps.events.publish(request.agent_id, cmd.event_id, body.encode())

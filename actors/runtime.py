@@ -26,8 +26,8 @@ HANDLERS: dict[str, Callable[[Any, Deps], None]] = {
     messaging.NOTIFY: notify.handle,
 }
 
-#: Retries for transient failures (database or broker hiccups): short and bounded, see DESIGN.md.
-RETRY_OPTIONS = {"max_retries": 20, "min_backoff": 100, "max_backoff": 5_000}
+#: Retries of transient failures (database or broker hiccups): short and bounded, see DESIGN.md.
+MAX_RETRIES, MIN_BACKOFF_MS, MAX_BACKOFF_MS = 20, 100, 5_000
 #: Failures that retrying cannot fix: straight to the dead-letter queue.
 FINAL_ERRORS = (UndecodableMessage, vault.VaultRejected)
 
@@ -35,10 +35,16 @@ FINAL_ERRORS = (UndecodableMessage, vault.VaultRejected)
 def declare_actors(broker: dramatiq.Broker, deps: Deps, queues: Iterable[str] | None = None) -> None:
     """Declare the actors of ``queues`` (default: all) on ``broker``."""
     for name in queues or messaging.ALL_QUEUES:
-        dramatiq.actor(
-            _entry(name, deps), broker=broker, actor_name=name, queue_name=messaging.queue_name(name),
-            throws=FINAL_ERRORS, **RETRY_OPTIONS,
+        decorate = dramatiq.actor(
+            broker=broker,
+            actor_name=name,
+            queue_name=messaging.queue_name(name),
+            throws=FINAL_ERRORS,
+            max_retries=MAX_RETRIES,
+            min_backoff=MIN_BACKOFF_MS,
+            max_backoff=MAX_BACKOFF_MS,
         )
+        decorate(_entry(name, deps))
 
 
 def _entry(name: str, deps: Deps) -> Callable[[Any], None]:

@@ -66,14 +66,20 @@ def handle(cmd: SealedSubmission, deps: Deps) -> None:
         request = repo.get_request(tx, cmd.request_id)
         agent_keys = repo.agent_keys(tx, request["agent_id"]) if request else []
     if request is None or not agent_keys:
-        log.warning("submission for %s dropped: %s", cmd.request_id,
-                    "unknown request" if request is None else "the agent has no card key")
+        log.warning(
+            "submission for %s dropped: %s",
+            cmd.request_id,
+            "unknown request" if request is None else "the agent has no card key",
+        )
         return
     public_keys = {row["kid"]: sealing.jwk_to_public_key(json.loads(row["jwk"])) for row in agent_keys}
     envelopes = sealing.seal_card_for(public_keys, plaintext, cmd.request_id)
     del plaintext, card
-    deps.emit(CardSealed(command_id=f"vault:{cmd.command_id}", request_id=cmd.request_id,
-                         card=masked, envelopes=envelopes))
+    deps.emit(
+        CardSealed(
+            command_id=f"vault:{cmd.command_id}", request_id=cmd.request_id, card=masked, envelopes=envelopes
+        )
+    )
 
 
 def _check(card: _CardPlain | _GiftPlain, request_id: str) -> MaskedCard:
@@ -84,11 +90,24 @@ def _check(card: _CardPlain | _GiftPlain, request_id: str) -> MaskedCard:
         masked = MaskedCard(method="gift_card", last4=number[-4:])
     else:
         number = cards.normalize_number(card.number)
-        problems = cards.validate_card(card.number, card.name, card.exp_month, card.exp_year, card.cvc,
-                                       today=dt.datetime.now(dt.UTC).date())
-        masked = MaskedCard(method="card", last4=number[-4:], brand=cards.card_brand(number),
-                            exp_month=card.exp_month, exp_year=card.exp_year)
+        problems = cards.validate_card(
+            card.number,
+            card.name,
+            card.exp_month,
+            card.exp_year,
+            card.cvc,
+            today=dt.datetime.now(dt.UTC).date(),
+        )
+        masked = MaskedCard(
+            method="card",
+            last4=number[-4:],
+            brand=cards.card_brand(number),
+            exp_month=card.exp_month,
+            exp_year=card.exp_year,
+        )
     if problems:
-        raise VaultRejected(f"submission for {request_id} fails validation: "
-                            + ", ".join(f"{p.field}:{p.code}" for p in problems))
+        raise VaultRejected(
+            f"submission for {request_id} fails validation: "
+            + ", ".join(f"{p.field}:{p.code}" for p in problems)
+        )
     return masked

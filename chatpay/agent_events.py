@@ -48,9 +48,12 @@ class AmqpEventSink:
         for attempt in range(2):
             try:
                 self._channel().basic_publish(
-                    EXCHANGE, routing_key(agent_id), body,
-                    pika.BasicProperties(delivery_mode=2, message_id=event_id,
-                                         content_type="application/json"),
+                    EXCHANGE,
+                    routing_key(agent_id),
+                    body,
+                    pika.BasicProperties(
+                        delivery_mode=2, message_id=event_id, content_type="application/json"
+                    ),
                 )
                 return
             except pika.exceptions.UnroutableError:

@@ -42,7 +42,9 @@ def make_broker(settings: Settings) -> dramatiq.Broker:
         broker.emit_after("process_boot")
     else:
         broker = ChatpayRabbitmqBroker(
-            url=settings.broker_url, confirm_delivery=True, queue_type=settings.queue_type,
+            url=settings.broker_url,
+            confirm_delivery=True,
+            queue_type=settings.queue_type,
         )
     broker.add_middleware(CurrentMessage())
     dramatiq.set_broker(broker)

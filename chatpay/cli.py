@@ -46,12 +46,9 @@ def main(argv: list[str] | None = None) -> int:
     agent.add_argument("agent_id")
     agent.add_argument("--ttl", type=int, default=12 * 3600, help="seconds until it expires")
 
-    try:
-        from chatpay.bench.cli import add_parser as add_bench
-    except ImportError:  # pragma: no cover - the harness ships with chatpay
-        add_bench = None
-    if add_bench is not None:
-        add_bench(sub)
+    from chatpay.bench.cli import add_parser as add_bench
+
+    add_bench(sub)
 
     args = parser.parse_args(argv)
     try:
@@ -82,8 +79,11 @@ def _up(args: argparse.Namespace) -> int:
         from chatpay.agent_events import LocalEventHub
 
         hub = LocalEventHub()
-        print(f"chatpay: no CHATPAY_BROKER_URL: in-process broker and SQLite ({settings.database_url}), "
-              "single node. In-flight messages live in this process.", file=sys.stderr)
+        print(
+            f"chatpay: no CHATPAY_BROKER_URL: in-process broker and SQLite ({settings.database_url}), "
+            "single node. In-flight messages live in this process.",
+            file=sys.stderr,
+        )
     workers = start_workers(settings, broker, store, threads=args.threads, events=hub)
     app = gateway_app(settings, store, broker=broker if hub else None, hub=hub, demo=True)
     print(f"chatpay: agent console {settings.public_url}/console", file=sys.stderr)
@@ -99,8 +99,15 @@ def _gateway(args: argparse.Namespace) -> int:
     import uvicorn
 
     config.load()  # fail fast on missing settings, before forking workers
-    uvicorn.run("chatpay.node:asgi_app", factory=True, host=args.host, port=args.port,
-                workers=args.workers, log_level="warning", access_log=False)
+    uvicorn.run(
+        "chatpay.node:asgi_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_level="warning",
+        access_log=False,
+    )
     return 0
 
 
@@ -134,8 +141,16 @@ def _worker(args: argparse.Namespace) -> int:
 
 def _supervise(args: argparse.Namespace) -> int:
     """``--processes N``: N single-process workers, restarted if one dies."""
-    cmd = [sys.executable, "-m", "chatpay.cli", "worker", "--queues", args.queues, "--threads",
-           str(args.threads)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "chatpay.cli",
+        "worker",
+        "--queues",
+        args.queues,
+        "--threads",
+        str(args.threads),
+    ]
     children = [subprocess.Popen(cmd) for _ in range(args.processes)]  # noqa: S603
     stopping = threading.Event()
 
@@ -196,8 +211,15 @@ def _bench(args: argparse.Namespace) -> int:
     return run(args)
 
 
-_COMMANDS = {"up": _up, "gateway": _gateway, "worker": _worker, "migrate": _migrate, "keys": _keys,
-             "token": _token, "bench": _bench}
+_COMMANDS = {
+    "up": _up,
+    "gateway": _gateway,
+    "worker": _worker,
+    "migrate": _migrate,
+    "keys": _keys,
+    "token": _token,
+    "bench": _bench,
+}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -22,7 +22,7 @@ ALL_QUEUES = (LIFECYCLE, DELIVERY, EXPIRY, VAULT, NOTIFY)
 QUEUE_PREFIX = "chatpay."
 
 _ROUTES: dict[type, str] = {
-    **{cls: LIFECYCLE for cls in m.LifecycleCommand.__args__},  # type: ignore[attr-defined]
+    **{cls: LIFECYCLE for cls in m.LifecycleCommand.__args__},
     m.SealedSubmission: VAULT,
     m.DeliverChatEvent: DELIVERY,
     m.EndConversation: EXPIRY,

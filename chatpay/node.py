@@ -45,8 +45,13 @@ class Workers:
 
 
 def start_workers(
-    settings: Settings, broker: dramatiq.Broker, store: Store, *, queues: Iterable[str] | None = None,
-    threads: int = 8, events: EventSink | None = None,
+    settings: Settings,
+    broker: dramatiq.Broker,
+    store: Store,
+    *,
+    queues: Iterable[str] | None = None,
+    threads: int = 8,
+    events: EventSink | None = None,
 ) -> Workers:
     names = list(queues or messaging.ALL_QUEUES)
     unknown = set(names) - set(messaging.ALL_QUEUES)
@@ -57,8 +62,9 @@ def start_workers(
         events = AmqpEventSink(settings.broker_url)
     deps = Deps(settings=settings, store=store, send=sender(broker), events=events)
     declare_actors(broker, deps, names)
-    worker = Worker(broker, worker_threads=threads, queues={messaging.queue_name(n) for n in names},
-                    worker_timeout=100)
+    worker = Worker(
+        broker, worker_threads=threads, queues={messaging.queue_name(n) for n in names}, worker_timeout=100
+    )
     worker.start()
     sweeper = None
     if messaging.EXPIRY in names:
@@ -69,8 +75,12 @@ def start_workers(
 
 
 def gateway_app(
-    settings: Settings, store: Store, *, broker: dramatiq.Broker | None = None,
-    hub: LocalEventHub | None = None, demo: bool = False,
+    settings: Settings,
+    store: Store,
+    *,
+    broker: dramatiq.Broker | None = None,
+    hub: LocalEventHub | None = None,
+    demo: bool = False,
 ) -> Starlette:
     """The gateway on RabbitMQ, or (``broker`` and ``hub`` given) on the in-process broker."""
     from chatpay.publisher import AmqpPublisher, InProcessPublisher, Publisher
@@ -89,8 +99,9 @@ def gateway_app(
     if demo:
         from gateway.demo import demo_routes
 
-        extra = demo_routes(outbound_secret=settings.chat_outbound_secret,
-                            agent_jwt_secret=settings.agent_jwt_secret)
+        extra = demo_routes(
+            outbound_secret=settings.chat_outbound_secret, agent_jwt_secret=settings.agent_jwt_secret
+        )
     return create_app(gateway, extra_routes=extra)
 
 

@@ -14,10 +14,10 @@ import aio_pika
 import dramatiq
 import msgspec
 from aio_pika.abc import AbstractChannel, AbstractRobustConnection
+from dramatiq.brokers.rabbitmq import DEAD_MESSAGE_TTL
 
 from chatpay import messaging
 from chatpay.broker import dq_name, queue_arguments, xq_name
-from dramatiq.brokers.rabbitmq import DEAD_MESSAGE_TTL
 from chatpay.errors import BrokerUnavailable
 
 log = logging.getLogger(__name__)
@@ -62,7 +62,7 @@ class AmqpPublisher:
                     self._conn = await aio_pika.connect_robust(self.url, timeout=CONFIRM_TIMEOUT)
                 channel = await self._conn.channel(publisher_confirms=True, on_return_raises=True)
                 await declare_topology(channel, self.queue_type)
-            except (OSError, aio_pika.exceptions.AMQPError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, OSError, aio_pika.exceptions.AMQPError) as exc:
                 raise BrokerUnavailable(f"RabbitMQ unavailable: {type(exc).__name__}") from None
             self._channel = channel
             return channel
@@ -73,15 +73,24 @@ class AmqpPublisher:
         for message in messages:
             queue, message_id, body = messaging.wire_bytes(message)
             amqp_message = aio_pika.Message(
-                body, delivery_mode=aio_pika.DeliveryMode.PERSISTENT, message_id=message_id,
+                body,
+                delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                message_id=message_id,
                 content_type="application/json",
             )
-            publishes.append(channel.default_exchange.publish(
-                amqp_message, routing_key=queue, mandatory=True, timeout=CONFIRM_TIMEOUT))
+            publishes.append(
+                channel.default_exchange.publish(
+                    amqp_message, routing_key=queue, mandatory=True, timeout=CONFIRM_TIMEOUT
+                )
+            )
         try:
             await asyncio.gather(*publishes)
-        except (OSError, aio_pika.exceptions.AMQPError, asyncio.TimeoutError,
-                aio_pika.exceptions.DeliveryError) as exc:
+        except (
+            TimeoutError,
+            OSError,
+            aio_pika.exceptions.AMQPError,
+            aio_pika.exceptions.DeliveryError,
+        ) as exc:
             raise BrokerUnavailable(f"publish not confirmed: {type(exc).__name__}") from None
 
     async def ping(self) -> None:
@@ -101,8 +110,9 @@ async def declare_topology(channel: AbstractChannel, queue_type: str) -> None:
         args = queue_arguments(queue, queue_type)
         await channel.declare_queue(queue, durable=True, arguments=args)
         await channel.declare_queue(dq_name(queue), durable=True, arguments=args)
-        await channel.declare_queue(xq_name(queue), durable=True,
-                                    arguments={"x-message-ttl": DEAD_MESSAGE_TTL})
+        await channel.declare_queue(
+            xq_name(queue), durable=True, arguments={"x-message-ttl": DEAD_MESSAGE_TTL}
+        )
 
 
 class InProcessPublisher:

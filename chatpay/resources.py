@@ -26,8 +26,9 @@ def card_of(row: Row) -> CardOut | None:
 
 def attention(row: Row) -> bool:
     """The green dot: a submitted card the agent has not viewed yet."""
-    return (row["status"] == Status.SUBMITTED and row["card_viewed_at"] is None
-            and row["card_purged_at"] is None)
+    return (
+        row["status"] == Status.SUBMITTED and row["card_viewed_at"] is None and row["card_purged_at"] is None
+    )
 
 
 def resource(row: Row) -> PaymentRequestOut:

@@ -50,16 +50,16 @@ def _projected(row: Row, status: Status) -> api.PaymentRequestOut:
 
 
 def _conflict(row: Row, action: str) -> ApiError:
-    return ApiError("conflict", f"Cannot {action} a request that is {row['status']}.",
-                    status=row["status"])
+    return ApiError("conflict", f"Cannot {action} a request that is {row['status']}.", status=row["status"])
 
 
 async def create(request: Request) -> Response:
     g = gw(request)
     agent = _agent(request)
     body = await read_json(request, api.CreatePaymentRequest)
-    errors = create_errors(amount=body.amount, currency=body.currency, reason=body.reason,
-                           max_amount=g.settings.max_amount)
+    errors = create_errors(
+        amount=body.amount, currency=body.currency, reason=body.reason, max_amount=g.settings.max_amount
+    )
     if errors:
         raise ApiError("invalid_request", "The payment request is invalid.", fields=errors)
     key = request.headers.get("idempotency-key")
@@ -73,23 +73,43 @@ async def create(request: Request) -> Response:
 
     existing, has_key = await g.read(lookup)
     if existing is not None:
-        same = (existing["conversation_id"], existing["customer_id"], existing["amount"],
-                existing["currency"], existing["reason"], existing["methods"]) == (
-            body.conversation_id, body.customer_id, body.amount, body.currency, body.reason,
-            ",".join(methods))
+        same = (
+            existing["conversation_id"],
+            existing["customer_id"],
+            existing["amount"],
+            existing["currency"],
+            existing["reason"],
+            existing["methods"],
+        ) == (
+            body.conversation_id,
+            body.customer_id,
+            body.amount,
+            body.currency,
+            body.reason,
+            ",".join(methods),
+        )
         if not same:
-            raise ApiError("conflict", "This Idempotency-Key was used with different parameters.",
-                           status=existing["status"])
+            raise ApiError(
+                "conflict",
+                "This Idempotency-Key was used with different parameters.",
+                status=existing["status"],
+            )
         return json_response(resource(existing), 202)
     if not has_key:
-        raise ApiError("agent_key_required",
-                       "Register a card key first: PUT /v1/agents/me/keys/{kid}.")
+        raise ApiError("agent_key_required", "Register a card key first: PUT /v1/agents/me/keys/{kid}.")
     now = now_ms()
     cmd = m.CreateRequest(
-        command_id=f"api:{request_id}" if key else f"api:{ids.ulid()}", request_id=request_id,
-        agent_id=agent, conversation_id=body.conversation_id, customer_id=body.customer_id,
-        amount=body.amount, currency=body.currency, reason=body.reason, methods=methods,
-        created_at=now, expires_at=now + 1000 * (body.expires_in or g.settings.request_ttl),
+        command_id=f"api:{request_id}" if key else f"api:{ids.ulid()}",
+        request_id=request_id,
+        agent_id=agent,
+        conversation_id=body.conversation_id,
+        customer_id=body.customer_id,
+        amount=body.amount,
+        currency=body.currency,
+        reason=body.reason,
+        methods=methods,
+        created_at=now,
+        expires_at=now + 1000 * (body.expires_in or g.settings.request_ttl),
         token=ids.new_token(),
     )
     await g.publisher.publish(cmd)
@@ -98,13 +118,27 @@ async def create(request: Request) -> Response:
 
 def _row_of(cmd: m.CreateRequest) -> Row:
     """The row the lifecycle will insert for ``cmd`` (for the 202 answer)."""
-    return {"id": cmd.request_id, "agent_id": cmd.agent_id, "conversation_id": cmd.conversation_id,
-            "customer_id": cmd.customer_id, "amount": cmd.amount, "currency": cmd.currency,
-            "reason": cmd.reason, "methods": ",".join(cmd.methods), "status": Status.SENDING.value,
-            "version": 1, "created_at": cmd.created_at, "updated_at": cmd.created_at,
-            "expires_at": cmd.expires_at, "delivery_attempts": 0, "delivery_last_error": None,
-            "card_method": None, "card_viewed_at": None, "card_purged_at": None,
-            "card_available_until": None}
+    return {
+        "id": cmd.request_id,
+        "agent_id": cmd.agent_id,
+        "conversation_id": cmd.conversation_id,
+        "customer_id": cmd.customer_id,
+        "amount": cmd.amount,
+        "currency": cmd.currency,
+        "reason": cmd.reason,
+        "methods": ",".join(cmd.methods),
+        "status": Status.SENDING.value,
+        "version": 1,
+        "created_at": cmd.created_at,
+        "updated_at": cmd.created_at,
+        "expires_at": cmd.expires_at,
+        "delivery_attempts": 0,
+        "delivery_last_error": None,
+        "card_method": None,
+        "card_viewed_at": None,
+        "card_purged_at": None,
+        "card_available_until": None,
+    }
 
 
 async def get_one(request: Request) -> Response:
@@ -119,19 +153,33 @@ async def list_requests(request: Request) -> Response:
     q = request.query_params
     status = q.get("status")
     if status is not None and status not in Status.__members__.values():
-        raise ApiError("invalid_request", "Unknown status filter.",
-                       fields=[FieldError(field="status", code="invalid", message="Unknown status.")])
+        raise ApiError(
+            "invalid_request",
+            "Unknown status filter.",
+            fields=[FieldError(field="status", code="invalid", message="Unknown status.")],
+        )
     try:
         limit = int(q.get("limit", PAGE_DEFAULT))
         if not 1 <= limit <= PAGE_MAX:
             raise ValueError
     except ValueError:
-        raise ApiError("invalid_request", f"limit must be 1 to {PAGE_MAX}.",
-                       fields=[FieldError(field="limit", code="invalid", message="Out of range.")]) from None
+        raise ApiError(
+            "invalid_request",
+            f"limit must be 1 to {PAGE_MAX}.",
+            fields=[FieldError(field="limit", code="invalid", message="Out of range.")],
+        ) from None
     before = _decode_cursor(q.get("cursor"))
-    rows = await g.read(lambda tx: repo.list_requests(
-        tx, agent, conversation_id=q.get("conversation_id"), customer_id=q.get("customer_id"),
-        status=status, limit=limit + 1, before=before))
+    rows = await g.read(
+        lambda tx: repo.list_requests(
+            tx,
+            agent,
+            conversation_id=q.get("conversation_id"),
+            customer_id=q.get("customer_id"),
+            status=status,
+            limit=limit + 1,
+            before=before,
+        )
+    )
     page = rows[:limit]
     cursor = _encode_cursor(page[-1]) if len(rows) > limit else None
     return json_response(api.PaymentRequestList(data=[resource(r) for r in page], next_cursor=cursor))
@@ -149,8 +197,11 @@ def _decode_cursor(cursor: str | None) -> tuple[int, str] | None:
         at, _, rid = raw.partition(":")
         return int(at), rid
     except ValueError:
-        raise ApiError("invalid_request", "The cursor is not valid.",
-                       fields=[FieldError(field="cursor", code="invalid", message="Invalid.")]) from None
+        raise ApiError(
+            "invalid_request",
+            "The cursor is not valid.",
+            fields=[FieldError(field="cursor", code="invalid", message="Invalid.")],
+        ) from None
 
 
 async def retry(request: Request) -> Response:
@@ -161,8 +212,11 @@ async def retry(request: Request) -> Response:
         raise _conflict(row, "retry")
     if not await g.read(lambda tx: repo.has_agent_key(tx, agent)):
         raise ApiError("agent_key_required", "Register a card key first: PUT /v1/agents/me/keys/{kid}.")
-    await g.publisher.publish(m.RetryRequest(command_id=f"api:{ids.ulid()}", request_id=row["id"],
-                                             agent_id=agent, token=ids.new_token()))
+    await g.publisher.publish(
+        m.RetryRequest(
+            command_id=f"api:{ids.ulid()}", request_id=row["id"], agent_id=agent, token=ids.new_token()
+        )
+    )
     return json_response(_projected(row, Status.SENDING), 202)
 
 
@@ -202,13 +256,17 @@ async def view_card(request: Request) -> Response:
     if status is not Status.SUBMITTED or not envelopes:
         raise _conflict(row, "view the card of")
     # The view is audited (and the green dot cleared) before the card leaves.
-    await g.publisher.publish(m.CardViewed(command_id=f"api:{ids.ulid()}", request_id=request_id,
-                                           agent_id=agent))
+    await g.publisher.publish(
+        m.CardViewed(command_id=f"api:{ids.ulid()}", request_id=request_id, agent_id=agent)
+    )
     card = card_of(row)
     assert card is not None
-    return json_response(api.CardView(
-        envelopes=[Envelope(kid=e["kid"], suite=e["suite"], ct=e["ct"]) for e in envelopes], card=card),
-        headers={"cache-control": "no-store"})
+    return json_response(
+        api.CardView(
+            envelopes=[Envelope(kid=e["kid"], suite=e["suite"], ct=e["ct"]) for e in envelopes], card=card
+        ),
+        headers={"cache-control": "no-store"},
+    )
 
 
 async def timeline(request: Request) -> Response:
@@ -217,9 +275,20 @@ async def timeline(request: Request) -> Response:
     rows = await g.read(lambda tx: repo.conversation_timeline(tx, request.path_params["id"], agent))
     from chatpay.clock import rfc3339
 
-    return json_response(api.Timeline(data=[api.TimelineEntry(
-        request_id=r["request_id"], at=rfc3339(r["at"]), status=r["status"],
-        status_label=LABELS[Status(r["status"])], event=r["event"]) for r in rows]))
+    return json_response(
+        api.Timeline(
+            data=[
+                api.TimelineEntry(
+                    request_id=r["request_id"],
+                    at=rfc3339(r["at"]),
+                    status=r["status"],
+                    status_label=LABELS[Status(r["status"])],
+                    event=r["event"],
+                )
+                for r in rows
+            ]
+        )
+    )
 
 
 async def put_key(request: Request) -> Response:
@@ -233,8 +302,11 @@ async def put_key(request: Request) -> Response:
     try:
         sealing.jwk_to_public_key(jwk)
     except ValueError as exc:
-        raise ApiError("invalid_request", "The key is not a valid P-256 public key.",
-                       fields=[FieldError(field="jwk", code="invalid_key", message=str(exc))]) from None
+        raise ApiError(
+            "invalid_request",
+            "The key is not a valid P-256 public key.",
+            fields=[FieldError(field="jwk", code="invalid_key", message=str(exc))],
+        ) from None
 
     def store(tx: repo.Tx) -> bool:
         keys = repo.agent_keys(tx, agent)
@@ -261,8 +333,11 @@ async def put_focus(request: Request) -> Response:
     g = gw(request)
     agent = _agent(request)
     body = await read_json(request, api.PutFocus)
-    await g.publisher.publish(m.FocusChanged(command_id=f"api:{ids.ulid()}", agent_id=agent,
-                                             customer_id=body.customer_id, at=now_ms()))
+    await g.publisher.publish(
+        m.FocusChanged(
+            command_id=f"api:{ids.ulid()}", agent_id=agent, customer_id=body.customer_id, at=now_ms()
+        )
+    )
     return Response(status_code=204)
 
 
@@ -276,10 +351,15 @@ async def customers(request: Request) -> Response:
     data = []
     for customer_id, group in grouped.items():
         resources = [resource(r) for r in group]
-        data.append(api.CustomerEntry(customer_id=customer_id, conversation_id=group[0]["conversation_id"],
-                                      attention=any(r.attention for r in resources), requests=resources))
+        data.append(
+            api.CustomerEntry(
+                customer_id=customer_id,
+                conversation_id=group[0]["conversation_id"],
+                attention=any(r.attention for r in resources),
+                requests=resources,
+            )
+        )
     return json_response(api.CustomerList(data=data))
-
 
 
 routes = [

@@ -39,8 +39,13 @@ async def _api_error(request: Request, exc: Exception) -> Response:
 
 async def _unavailable(request: Request, exc: Exception) -> Response:
     log.warning("%s %s: %s", request.method, request.url.path, exc)
-    return error_response(ApiError("unavailable", "A backing service is unavailable; nothing was "
-                                   "accepted. Retry later.", headers={"retry-after": "1"}))
+    return error_response(
+        ApiError(
+            "unavailable",
+            "A backing service is unavailable; nothing was accepted. Retry later.",
+            headers={"retry-after": "1"},
+        )
+    )
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -53,8 +58,9 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 async def _crash(request: Request, exc: Exception) -> Response:
     # Never the exception text: it could echo input. The traceback goes to the log without locals.
     log.error("unhandled %s on %s %s", type(exc).__name__, request.method, request.url.path)
-    return error_response(ApiError("unavailable", "Something went wrong on our side; retry later.",
-                                   http_status=500))
+    return error_response(
+        ApiError("unavailable", "Something went wrong on our side; retry later.", http_status=500)
+    )
 
 
 class MetricsMiddleware:
@@ -93,15 +99,26 @@ def create_app(gateway: Gateway, *, extra_routes: Sequence[BaseRoute] = ()) -> S
         await gateway.publisher.close()
 
     routes: list[BaseRoute] = [
-        *agents.routes, *customers.routes, *chat.routes, *events.routes, *ops.routes,
-        *pages.page_routes(), *extra_routes,
+        *agents.routes,
+        *customers.routes,
+        *chat.routes,
+        *events.routes,
+        *ops.routes,
+        *pages.page_routes(),
+        *extra_routes,
         Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),
     ]
     app = Starlette(
-        debug=False, routes=routes, lifespan=lifespan, middleware=[Middleware(MetricsMiddleware)],
+        debug=False,
+        routes=routes,
+        lifespan=lifespan,
+        middleware=[Middleware(MetricsMiddleware)],
         exception_handlers={
-            ApiError: _api_error, BrokerUnavailable: _unavailable, StoreUnavailable: _unavailable,
-            HTTPException: _http_error, Exception: _crash,
+            ApiError: _api_error,
+            BrokerUnavailable: _unavailable,
+            StoreUnavailable: _unavailable,
+            HTTPException: _http_error,
+            Exception: _crash,
         },
     )
     app.state.gateway = gateway
@@ -113,7 +130,12 @@ def build_gateway(settings: Settings, store: Store, publisher: Publisher, bridge
         raise ConfigError("the gateway needs CHATPAY_VAULT_PUBLIC_KEY")
     vault_key = sealing.load_public_key(settings.vault_public_key)
     return Gateway(
-        settings=settings, store=store, publisher=publisher, bridge=bridge, vault_key=vault_key,
-        vault_kid=sealing.key_id(vault_key), webhook=Webhook(settings.chat_inbound_secret),
+        settings=settings,
+        store=store,
+        publisher=publisher,
+        bridge=bridge,
+        vault_key=vault_key,
+        vault_kid=sealing.key_id(vault_key),
+        webhook=Webhook(settings.chat_inbound_secret),
         submits=RateLimiter(settings.submit_limit, 3600),
     )

@@ -19,14 +19,21 @@ def agent_id(request: Request, secret: str, *, allow_query: bool = False) -> str
     if not token and allow_query:
         token = request.query_params.get("access_token", "")
     if not token:
-        raise ApiError("unauthorized", "Send an agent token: Authorization: Bearer <JWT>.",
-                       headers={"www-authenticate": "Bearer"})
+        raise ApiError(
+            "unauthorized",
+            "Send an agent token: Authorization: Bearer <JWT>.",
+            headers={"www-authenticate": "Bearer"},
+        )
     try:
-        claims = jwt.decode(token, secret, algorithms=["HS256"], leeway=JWT_LEEWAY,
-                            options={"require": ["exp", "sub"]})
+        claims = jwt.decode(
+            token, secret, algorithms=["HS256"], leeway=JWT_LEEWAY, options={"require": ["exp", "sub"]}
+        )
     except jwt.PyJWTError:
-        raise ApiError("unauthorized", "The agent token is invalid or expired.",
-                       headers={"www-authenticate": 'Bearer error="invalid_token"'}) from None
+        raise ApiError(
+            "unauthorized",
+            "The agent token is invalid or expired.",
+            headers={"www-authenticate": 'Bearer error="invalid_token"'},
+        ) from None
     sub = claims.get("sub")
     if not isinstance(sub, str) or not sub or len(sub) > 128:
         raise ApiError("unauthorized", "The agent token has no valid subject.")
@@ -35,8 +42,9 @@ def agent_id(request: Request, secret: str, *, allow_query: bool = False) -> str
 
 def verify_chat_signature(webhook: Webhook, body: bytes, request: Request) -> str:
     """Check the Standard Webhooks headers (±5 min); the ``webhook-id``, or 401."""
-    headers = {k: request.headers.get(k, "") for k in ("webhook-id", "webhook-timestamp",
-                                                        "webhook-signature")}
+    headers = {
+        k: request.headers.get(k, "") for k in ("webhook-id", "webhook-timestamp", "webhook-signature")
+    }
     if not all(headers.values()):
         raise ApiError("unauthorized", "Missing webhook-id, webhook-timestamp or webhook-signature.")
     try:

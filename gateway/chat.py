@@ -39,21 +39,28 @@ async def events(request: Request) -> Response:
     if len(set(event_ids)) != len(event_ids):
         raise ApiError("invalid_request", "Event ids must be unique within a batch.")
     now = now_ms()
-    commands = [_command(e, i, now, g.settings.max_amount, g.settings.request_ttl)
-                for i, e in enumerate(batch.events)]
+    commands = [
+        _command(e, i, now, g.settings.max_amount, g.settings.request_ttl) for i, e in enumerate(batch.events)
+    ]
     if f"webhook:{webhook_id}" in g.recent:
         return json_response(ChatEventsAccepted(accepted=[], duplicates=event_ids), 202)
     seen = {i for i in event_ids if command_id(i) in g.recent}
     fresh = [i for i in event_ids if i not in seen]
-    seen |= {cid.removeprefix("chat:") for cid in await g.read(
-        lambda tx: repo.seen_commands(tx, [command_id(i) for i in fresh]))}
+    seen |= {
+        cid.removeprefix("chat:")
+        for cid in await g.read(lambda tx: repo.seen_commands(tx, [command_id(i) for i in fresh]))
+    }
     to_send = [c for e, c in zip(batch.events, commands, strict=True) if e.id not in seen]
     await g.publisher.publish(*to_send)
     g.recent.add(f"webhook:{webhook_id}")
     for i in event_ids:
         g.recent.add(command_id(i))
-    return json_response(ChatEventsAccepted(accepted=[i for i in event_ids if i not in seen],
-                                            duplicates=[i for i in event_ids if i in seen]), 202)
+    return json_response(
+        ChatEventsAccepted(
+            accepted=[i for i in event_ids if i not in seen], duplicates=[i for i in event_ids if i in seen]
+        ),
+        202,
+    )
 
 
 def _decode(body: bytes) -> chat.ChatEventBatch:
@@ -61,10 +68,13 @@ def _decode(body: bytes) -> chat.ChatEventBatch:
         return _batch.decode(body)
     except msgspec.ValidationError as exc:
         field = validation_field(str(exc))
-        index = field.field.split("]")[0].removeprefix("events[") if field.field.startswith("events[") else None
+        index = (
+            field.field.split("]")[0].removeprefix("events[") if field.field.startswith("events[") else None
+        )
         where = f"event {index}" if index is not None else "the batch"
-        raise ApiError("invalid_request", f"The batch is rejected: {where} is invalid.",
-                       fields=[field]) from None
+        raise ApiError(
+            "invalid_request", f"The batch is rejected: {where} is invalid.", fields=[field]
+        ) from None
     except msgspec.DecodeError:
         raise ApiError("bad_json", "The request body is not valid JSON.", http_status=400) from None
 
@@ -74,20 +84,35 @@ def _command(event: chat.ChatEvent, index: int, now: int, max_amount: int, ttl: 
     cid = command_id(event.id)
     match event:
         case chat.PaymentRequestRequested():
-            errors = create_errors(amount=event.amount, currency=event.currency, reason=event.reason,
-                                   max_amount=max_amount, prefix=f"events[{index}].")
+            errors = create_errors(
+                amount=event.amount,
+                currency=event.currency,
+                reason=event.reason,
+                max_amount=max_amount,
+                prefix=f"events[{index}].",
+            )
             if errors:
-                raise ApiError("invalid_request", f"The batch is rejected: event {index} is invalid.",
-                               fields=errors)
+                raise ApiError(
+                    "invalid_request", f"The batch is rejected: event {index} is invalid.", fields=errors
+                )
             return m.CreateRequest(
-                command_id=cid, request_id=ids.request_id_for_event(event.id), agent_id=event.agent_id,
-                conversation_id=event.conversation_id, customer_id=event.customer_id,
-                amount=event.amount, currency=event.currency, reason=event.reason,
-                methods=methods_of(event.methods), created_at=now,
-                expires_at=now + 1000 * (event.expires_in or ttl), token=ids.new_token())
+                command_id=cid,
+                request_id=ids.request_id_for_event(event.id),
+                agent_id=event.agent_id,
+                conversation_id=event.conversation_id,
+                customer_id=event.customer_id,
+                amount=event.amount,
+                currency=event.currency,
+                reason=event.reason,
+                methods=methods_of(event.methods),
+                created_at=now,
+                expires_at=now + 1000 * (event.expires_in or ttl),
+                token=ids.new_token(),
+            )
         case chat.RetryRequested():
-            return m.RetryRequest(command_id=cid, request_id=event.request_id, agent_id=event.agent_id,
-                                  token=ids.new_token())
+            return m.RetryRequest(
+                command_id=cid, request_id=event.request_id, agent_id=event.agent_id, token=ids.new_token()
+            )
         case chat.CancelRequested():
             return m.CancelRequest(command_id=cid, request_id=event.request_id, agent_id=event.agent_id)
         case chat.CompleteRequested():
@@ -95,13 +120,21 @@ def _command(event: chat.ChatEvent, index: int, now: int, max_amount: int, ttl: 
         case chat.CustomerDeclined():
             return m.DeclineRequest(command_id=cid, request_id=event.request_id)
         case chat.ConversationEnded():
-            return m.EndConversation(command_id=cid, conversation_id=event.conversation_id,
-                                     at=from_datetime(event.occurred_at))
+            return m.EndConversation(
+                command_id=cid, conversation_id=event.conversation_id, at=from_datetime(event.occurred_at)
+            )
         case chat.AgentFocusChanged():
-            return m.FocusChanged(command_id=cid, agent_id=event.agent_id, customer_id=event.customer_id,
-                                  at=from_datetime(event.occurred_at))
-    raise ApiError("invalid_request", f"The batch is rejected: event {index} has an unknown type.",
-                   fields=[FieldError(field=f"events[{index}].type", code="invalid", message="Unknown type.")])
+            return m.FocusChanged(
+                command_id=cid,
+                agent_id=event.agent_id,
+                customer_id=event.customer_id,
+                at=from_datetime(event.occurred_at),
+            )
+    raise ApiError(
+        "invalid_request",
+        f"The batch is rejected: event {index} has an unknown type.",
+        fields=[FieldError(field=f"events[{index}].type", code="invalid", message="Unknown type.")],
+    )
 
 
 routes = [Route("/v1/chat/events", events, methods=["POST"])]

@@ -43,18 +43,27 @@ def _require_waiting(row: Row, action: str) -> None:
         return
     if status in GONE_FOR_CUSTOMER:
         raise ApiError("gone", f"This payment request is {status.value}.", status=status.value)
-    raise ApiError("conflict", f"Cannot {action}: this payment request is {status.value}.",
-                   status=status.value)
+    raise ApiError(
+        "conflict", f"Cannot {action}: this payment request is {status.value}.", status=status.value
+    )
 
 
 async def view(request: Request) -> Response:
     g = gw(request)
     row = await _request_of(g, request.path_params["token"])
-    return json_response(api.PayView(
-        amount=row["amount"], currency=row["currency"],
-        display_amount=display_amount(row["amount"], row["currency"]), reason=row["reason"],
-        methods=row["methods"].split(","), status=row["status"], expires_at=rfc3339(row["expires_at"]),
-        merchant_name=g.settings.merchant_name), headers=_no_store)
+    return json_response(
+        api.PayView(
+            amount=row["amount"],
+            currency=row["currency"],
+            display_amount=display_amount(row["amount"], row["currency"]),
+            reason=row["reason"],
+            methods=row["methods"].split(","),
+            status=row["status"],
+            expires_at=rfc3339(row["expires_at"]),
+            merchant_name=g.settings.merchant_name,
+        ),
+        headers=_no_store,
+    )
 
 
 async def open_form(request: Request) -> Response:
@@ -79,44 +88,67 @@ async def submit(request: Request) -> Response:
     row = await _request_of(g, token)
     wait = g.submits.hit(row["id"])
     if wait is not None:
-        raise ApiError("rate_limited", "Too many attempts; try again later.",
-                       headers={"retry-after": str(max(1, int(wait)))})
+        raise ApiError(
+            "rate_limited",
+            "Too many attempts; try again later.",
+            headers={"retry-after": str(max(1, int(wait)))},
+        )
     _require_waiting(row, "pay")
     body = await read_json(request, api.SubmitPayment)
     method = body.method
     plaintext = _checked_plaintext(body, row["methods"].split(","))
     envelope = sealing.seal_envelope(plaintext, g.vault_key, row["id"])
     del plaintext, body
-    await g.publisher.publish(m.SealedSubmission(command_id=f"pay:{ids.ulid()}", request_id=row["id"],
-                                                 method=method, envelope=envelope))
+    await g.publisher.publish(
+        m.SealedSubmission(
+            command_id=f"pay:{ids.ulid()}", request_id=row["id"], method=method, envelope=envelope
+        )
+    )
     return json_response(api.SubmitAccepted(status="submitted"), 202, headers=_no_store)
 
 
 def _checked_plaintext(body: api.SubmitPayment, allowed: list[str]) -> bytes:
     """Validate the submission; the vault plaintext of API.md §7, or a 422 naming each field."""
     if body.method not in allowed:
-        raise _invalid([FieldError(field="method", code="not_allowed",
-                                   message="This request does not accept that payment method.")])
+        raise _invalid(
+            [
+                FieldError(
+                    field="method",
+                    code="not_allowed",
+                    message="This request does not accept that payment method.",
+                )
+            ]
+        )
     if body.method == "card":
         if body.card is None or body.gift_card is not None:
             raise _invalid([FieldError(field="card", code="required", message="Enter the card details.")])
         c = body.card
-        errors = cards.validate_card(c.number, c.name, c.exp_month, c.exp_year, c.cvc,
-                                     today=dt.datetime.now(dt.UTC).date())
+        errors = cards.validate_card(
+            c.number, c.name, c.exp_month, c.exp_year, c.cvc, today=dt.datetime.now(dt.UTC).date()
+        )
         if errors:
             raise _invalid(errors)
-        return _encoder.encode({"method": "card", "number": cards.normalize_number(c.number),
-                                "name": c.name.strip(), "exp_month": c.exp_month,
-                                "exp_year": c.exp_year, "cvc": c.cvc})
+        return _encoder.encode(
+            {
+                "method": "card",
+                "number": cards.normalize_number(c.number),
+                "name": c.name.strip(),
+                "exp_month": c.exp_month,
+                "exp_year": c.exp_year,
+                "cvc": c.cvc,
+            }
+        )
     if body.gift_card is None or body.card is not None:
-        raise _invalid([FieldError(field="gift_card", code="required",
-                                   message="Enter the gift card details.")])
+        raise _invalid(
+            [FieldError(field="gift_card", code="required", message="Enter the gift card details.")]
+        )
     gc = body.gift_card
     errors = cards.validate_gift_card(gc.number, gc.pin)
     if errors:
         raise _invalid(errors)
-    return _encoder.encode({"method": "gift_card", "number": cards.normalize_number(gc.number),
-                            "pin": gc.pin})
+    return _encoder.encode(
+        {"method": "gift_card", "number": cards.normalize_number(gc.number), "pin": gc.pin}
+    )
 
 
 def _invalid(fields: list[FieldError]) -> ApiError:

@@ -17,17 +17,34 @@ MAX_BODY = 64 * 1024
 T = TypeVar("T")
 _encoder = msgspec.json.Encoder()
 _PATH = re.compile(r"^(?P<msg>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.S)
-_STATUS = {"invalid_request": 422, "unauthorized": 401, "not_found": 404, "conflict": 409, "gone": 410,
-           "payload_too_large": 413, "unsupported_media_type": 415, "rate_limited": 429,
-           "unavailable": 503, "agent_key_required": 409, "bad_json": 400}
+_STATUS = {
+    "invalid_request": 422,
+    "unauthorized": 401,
+    "not_found": 404,
+    "conflict": 409,
+    "gone": 410,
+    "payload_too_large": 413,
+    "unsupported_media_type": 415,
+    "rate_limited": 429,
+    "unavailable": 503,
+    "agent_key_required": 409,
+    "bad_json": 400,
+}
 
 
 class ApiError(Exception):
     """An answer other than success; rendered as ``{"error": {...}}``."""
 
-    def __init__(self, code: str, message: str, *, fields: list[FieldError] | None = None,
-                 status: str | None = None, http_status: int | None = None,
-                 headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        *,
+        fields: list[FieldError] | None = None,
+        status: str | None = None,
+        http_status: int | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.code, self.message, self.fields, self.status = code, message, fields, status
         self.http_status = http_status or _STATUS[code]
@@ -35,14 +52,14 @@ class ApiError(Exception):
 
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(_encoder.encode(body), status_code=status, media_type="application/json",
-                    headers=headers)
+    return Response(_encoder.encode(body), status_code=status, media_type="application/json", headers=headers)
 
 
 def error_response(exc: ApiError) -> Response:
     code = "invalid_request" if exc.code == "bad_json" else exc.code
-    body = ErrorBody(error=ErrorDetail(code=code, message=exc.message, fields=exc.fields or None,
-                                       status=exc.status))
+    body = ErrorBody(
+        error=ErrorDetail(code=code, message=exc.message, fields=exc.fields or None, status=exc.status)
+    )
     headers = {"cache-control": "no-store", **(exc.headers or {})}
     return json_response(body, exc.http_status, headers)
 
@@ -77,8 +94,9 @@ def decode(body: bytes, type_: type[T]) -> T:
     try:
         return msgspec.json.decode(body, type=type_)
     except msgspec.ValidationError as exc:
-        raise ApiError("invalid_request", "The request body is invalid.",
-                       fields=[validation_field(str(exc))]) from None
+        raise ApiError(
+            "invalid_request", "The request body is invalid.", fields=[validation_field(str(exc))]
+        ) from None
     except msgspec.DecodeError:
         raise ApiError("bad_json", "The request body is not valid JSON.", http_status=400) from None
 

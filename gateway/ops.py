@@ -16,8 +16,12 @@ from gateway.http import json_response
 from schemas.api import Health
 
 HTTP_REQUESTS = Counter("chatpay_http_requests_total", "HTTP requests", ["route", "status"])
-HTTP_SECONDS = Histogram("chatpay_http_request_seconds", "HTTP request latency", ["route"],
-                         buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5))
+HTTP_SECONDS = Histogram(
+    "chatpay_http_request_seconds",
+    "HTTP request latency",
+    ["route"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+)
 
 
 async def healthz(request: Request) -> Response:

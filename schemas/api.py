@@ -1,4 +1,4 @@
-"""HTTP bodies of the agent and customer endpoints (API.md §3–§5)."""
+"""HTTP bodies of the agent and customer endpoints (API.md §3 to §5)."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ class _Out(msgspec.Struct, frozen=True):
 # ---- agent requests ---------------------------------------------------------------------------
 
 
-class CreatePaymentRequest(_In):
+class CreatePaymentRequest(_In, frozen=True):
     conversation_id: Id
     customer_id: Id
     amount: Amount
@@ -39,7 +39,7 @@ class CreatePaymentRequest(_In):
     expires_in: ExpiresIn | None = None
 
 
-class AgentKeyJwk(_In):
+class AgentKeyJwk(_In, frozen=True):
     kty: Literal["EC"]
     crv: Literal["P-256"]
     x: Annotated[str, Meta(min_length=43, max_length=43)]
@@ -51,18 +51,18 @@ class AgentKeyJwk(_In):
     kid: str | None = None
 
 
-class PutAgentKey(_In):
+class PutAgentKey(_In, frozen=True):
     jwk: AgentKeyJwk
 
 
-class PutFocus(_In):
+class PutFocus(_In, frozen=True):
     customer_id: Id | None
 
 
 # ---- customer requests ------------------------------------------------------------------------
 
 
-class CardIn(_In):
+class CardIn(_In, frozen=True):
     number: Annotated[str, Meta(max_length=40)]
     name: Annotated[str, Meta(max_length=200)]
     exp_month: int
@@ -70,12 +70,12 @@ class CardIn(_In):
     cvc: Annotated[str, Meta(max_length=8)]
 
 
-class GiftCardIn(_In):
+class GiftCardIn(_In, frozen=True):
     number: Annotated[str, Meta(max_length=40)]
     pin: Annotated[str, Meta(max_length=16)]
 
 
-class SubmitPayment(_In):
+class SubmitPayment(_In, frozen=True):
     method: Method
     card: CardIn | None = None
     gift_card: GiftCardIn | None = None
@@ -84,7 +84,7 @@ class SubmitPayment(_In):
 # ---- responses ---------------------------------------------------------------------------------
 
 
-class CardOut(_Out, omit_defaults=True):
+class CardOut(_Out, frozen=True, omit_defaults=True):
     method: Method
     last4: str
     brand: str | None = None
@@ -93,12 +93,12 @@ class CardOut(_Out, omit_defaults=True):
     available_until: str | None = None
 
 
-class DeliveryOut(_Out):
+class DeliveryOut(_Out, frozen=True):
     attempts: int
     last_error: str | None
 
 
-class PaymentRequestOut(_Out):
+class PaymentRequestOut(_Out, frozen=True):
     id: str
     conversation_id: str
     customer_id: str
@@ -118,17 +118,17 @@ class PaymentRequestOut(_Out):
     delivery: DeliveryOut
 
 
-class PaymentRequestList(_Out):
+class PaymentRequestList(_Out, frozen=True):
     data: list[PaymentRequestOut]
     next_cursor: str | None
 
 
-class CardView(_Out):
+class CardView(_Out, frozen=True):
     envelopes: list[Envelope]
     card: CardOut
 
 
-class TimelineEntry(_Out):
+class TimelineEntry(_Out, frozen=True):
     request_id: str
     at: str
     status: str
@@ -136,22 +136,22 @@ class TimelineEntry(_Out):
     event: str
 
 
-class Timeline(_Out):
+class Timeline(_Out, frozen=True):
     data: list[TimelineEntry]
 
 
-class CustomerEntry(_Out):
+class CustomerEntry(_Out, frozen=True):
     customer_id: str
     conversation_id: str
     attention: bool
     requests: list[PaymentRequestOut]
 
 
-class CustomerList(_Out):
+class CustomerList(_Out, frozen=True):
     data: list[CustomerEntry]
 
 
-class PayView(_Out):
+class PayView(_Out, frozen=True):
     amount: int
     currency: str
     display_amount: str
@@ -162,15 +162,15 @@ class PayView(_Out):
     merchant_name: str
 
 
-class SubmitAccepted(_Out):
+class SubmitAccepted(_Out, frozen=True):
     status: Literal["submitted"]
 
 
-class ChatEventsAccepted(_Out):
+class ChatEventsAccepted(_Out, frozen=True):
     accepted: list[str]
     duplicates: list[str]
 
 
-class Health(_Out):
+class Health(_Out, frozen=True):
     status: str
     checks: dict[str, str] | None = None

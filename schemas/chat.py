@@ -18,7 +18,7 @@ class _ChatEvent(msgspec.Struct, frozen=True, forbid_unknown_fields=True, tag_fi
     occurred_at: dt.datetime
 
 
-class PaymentRequestRequested(_ChatEvent, tag="payment_request.requested"):
+class PaymentRequestRequested(_ChatEvent, frozen=True, tag="payment_request.requested"):
     agent_id: Id
     conversation_id: Id
     customer_id: Id
@@ -29,30 +29,30 @@ class PaymentRequestRequested(_ChatEvent, tag="payment_request.requested"):
     expires_in: ExpiresIn | None = None
 
 
-class RetryRequested(_ChatEvent, tag="payment_request.retry_requested"):
+class RetryRequested(_ChatEvent, frozen=True, tag="payment_request.retry_requested"):
     agent_id: Id
     request_id: Id
 
 
-class CancelRequested(_ChatEvent, tag="payment_request.cancel_requested"):
+class CancelRequested(_ChatEvent, frozen=True, tag="payment_request.cancel_requested"):
     agent_id: Id
     request_id: Id
 
 
-class CompleteRequested(_ChatEvent, tag="payment_request.complete_requested"):
+class CompleteRequested(_ChatEvent, frozen=True, tag="payment_request.complete_requested"):
     agent_id: Id
     request_id: Id
 
 
-class CustomerDeclined(_ChatEvent, tag="customer.declined"):
+class CustomerDeclined(_ChatEvent, frozen=True, tag="customer.declined"):
     request_id: Id
 
 
-class ConversationEnded(_ChatEvent, tag="conversation.ended"):
+class ConversationEnded(_ChatEvent, frozen=True, tag="conversation.ended"):
     conversation_id: Id
 
 
-class AgentFocusChanged(_ChatEvent, tag="agent.focus_changed"):
+class AgentFocusChanged(_ChatEvent, frozen=True, tag="agent.focus_changed"):
     agent_id: Id
     customer_id: Id | None
 

@@ -22,7 +22,7 @@ class _Msg(msgspec.Struct, frozen=True, forbid_unknown_fields=True, tag_field="k
 # ---- lifecycle queue: the only writer of payment-request state ---------------------------------
 
 
-class CreateRequest(_Msg, tag="create"):
+class CreateRequest(_Msg, frozen=True, tag="create"):
     command_id: str
     request_id: str
     agent_id: str
@@ -38,7 +38,7 @@ class CreateRequest(_Msg, tag="create"):
     token: str
 
 
-class RetryRequest(_Msg, tag="retry"):
+class RetryRequest(_Msg, frozen=True, tag="retry"):
     command_id: str
     request_id: str
     agent_id: str
@@ -46,41 +46,41 @@ class RetryRequest(_Msg, tag="retry"):
     token: str
 
 
-class CancelRequest(_Msg, tag="cancel"):
+class CancelRequest(_Msg, frozen=True, tag="cancel"):
     command_id: str
     request_id: str
     agent_id: str
 
 
-class CompleteRequest(_Msg, tag="complete"):
+class CompleteRequest(_Msg, frozen=True, tag="complete"):
     command_id: str
     request_id: str
     agent_id: str
 
 
-class DeclineRequest(_Msg, tag="decline"):
+class DeclineRequest(_Msg, frozen=True, tag="decline"):
     command_id: str
     request_id: str
 
 
-class FormOpened(_Msg, tag="open"):
+class FormOpened(_Msg, frozen=True, tag="open"):
     command_id: str
     request_id: str
 
 
-class CardViewed(_Msg, tag="card_viewed"):
+class CardViewed(_Msg, frozen=True, tag="card_viewed"):
     command_id: str
     request_id: str
     agent_id: str
 
 
-class ExpireRequest(_Msg, tag="expire"):
+class ExpireRequest(_Msg, frozen=True, tag="expire"):
     command_id: str
     request_id: str
     cause: Literal["deadline", "conversation_ended"]
 
 
-class DeliveryOutcome(_Msg, tag="delivery_outcome"):
+class DeliveryOutcome(_Msg, frozen=True, tag="delivery_outcome"):
     command_id: str
     request_id: str
     #: The request version whose ``payment_request.sent`` this reports on.
@@ -98,14 +98,14 @@ class MaskedCard(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     exp_year: int | None = None
 
 
-class CardSealed(_Msg, tag="card_sealed"):
+class CardSealed(_Msg, frozen=True, tag="card_sealed"):
     command_id: str
     request_id: str
     card: MaskedCard
     envelopes: list[Envelope]
 
 
-class PurgeCard(_Msg, tag="purge"):
+class PurgeCard(_Msg, frozen=True, tag="purge"):
     command_id: str
     request_id: str
 
@@ -128,7 +128,7 @@ LifecycleCommand = (
 # ---- vault queue ---------------------------------------------------------------------------------
 
 
-class SealedSubmission(_Msg, tag="sealed_submission"):
+class SealedSubmission(_Msg, frozen=True, tag="sealed_submission"):
     """The customer's card, sealed by the gateway to the vault key."""
 
     command_id: str
@@ -143,7 +143,7 @@ VaultCommand = SealedSubmission
 # ---- delivery queue ------------------------------------------------------------------------------
 
 
-class DeliverChatEvent(_Msg, tag="deliver"):
+class DeliverChatEvent(_Msg, frozen=True, tag="deliver"):
     event: OutboundChatEvent
     request_id: str
     #: Request version that emitted the event (outcomes of ``sent`` are matched on it).
@@ -159,7 +159,7 @@ DeliveryCommand = DeliverChatEvent
 # ---- expiry queue --------------------------------------------------------------------------------
 
 
-class EndConversation(_Msg, tag="end_conversation"):
+class EndConversation(_Msg, frozen=True, tag="end_conversation"):
     command_id: str
     conversation_id: str
     at: int
@@ -171,7 +171,7 @@ ExpiryCommand = EndConversation
 # ---- notify queue --------------------------------------------------------------------------------
 
 
-class RequestChanged(_Msg, tag="request_changed"):
+class RequestChanged(_Msg, frozen=True, tag="request_changed"):
     event_id: str
     type: Literal["payment_request.updated", "customer.opened_payment_form"]
     at: int
@@ -180,7 +180,7 @@ class RequestChanged(_Msg, tag="request_changed"):
     became_submitted: bool
 
 
-class FocusChanged(_Msg, tag="focus_changed"):
+class FocusChanged(_Msg, frozen=True, tag="focus_changed"):
     command_id: str
     agent_id: str
     customer_id: str | None

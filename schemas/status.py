@@ -30,9 +30,7 @@ LABELS: dict[Status, str] = {
 
 #: Allowed transitions; anything else is a conflict (409).
 TRANSITIONS: dict[Status, frozenset[Status]] = {
-    Status.SENDING: frozenset(
-        {Status.WAITING_FOR_CUSTOMER, Status.FAILED, Status.EXPIRED, Status.CANCELED}
-    ),
+    Status.SENDING: frozenset({Status.WAITING_FOR_CUSTOMER, Status.FAILED, Status.EXPIRED, Status.CANCELED}),
     Status.FAILED: frozenset({Status.SENDING, Status.CANCELED, Status.EXPIRED}),
     Status.WAITING_FOR_CUSTOMER: frozenset(
         {Status.SUBMITTED, Status.DECLINED, Status.EXPIRED, Status.CANCELED}

@@ -55,11 +55,17 @@ def deploy(tmp_path: Path, broker_url: str, database_url: str) -> Iterator[Calla
     started: list[Deployment] = []
     sinks: list[ChatSink] = []
 
-    def start(*, sink: ChatSink | None | bool = True, env: dict[str, Any] | None = None,
-              worker_threads: int = 4) -> Deployment:
-        deployment = Deployment(tmp_path / f"d{len(started)}", broker_url=broker_url,
-                                database_url=database_url, webhook_url=None, env=env,
-                                worker_threads=worker_threads)
+    def start(
+        *, sink: ChatSink | bool | None = True, env: dict[str, Any] | None = None, worker_threads: int = 4
+    ) -> Deployment:
+        deployment = Deployment(
+            tmp_path / f"d{len(started)}",
+            broker_url=broker_url,
+            database_url=database_url,
+            webhook_url=None,
+            env=env,
+            worker_threads=worker_threads,
+        )
         if sink is True:
             chat = ChatSink(deployment.env["CHATPAY_CHAT_OUTBOUND_SECRET"])
             sinks.append(chat)

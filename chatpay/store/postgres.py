@@ -11,7 +11,7 @@ from typing import Any
 
 import psycopg
 from psycopg.rows import dict_row
-from psycopg_pool import ConnectionPool
+from psycopg_pool import ConnectionPool, PoolTimeout
 
 from chatpay.errors import StoreUnavailable
 from chatpay.store.base import Params, Row, Store, Tx
@@ -43,7 +43,11 @@ class PostgresStore(Store):
     def __init__(self, url: str, *, pool_size: int = 8) -> None:
         self.url = url
         self._pool = ConnectionPool(
-            url, min_size=1, max_size=pool_size, timeout=POOL_TIMEOUT, open=False,
+            url,
+            min_size=1,
+            max_size=pool_size,
+            timeout=POOL_TIMEOUT,
+            open=False,
             kwargs={"row_factory": dict_row, "autocommit": False},
         )
         self._opened = False
@@ -63,7 +67,7 @@ class PostgresStore(Store):
         try:
             with self._pool.connection() as conn:
                 yield conn
-        except (psycopg.OperationalError, psycopg.pool.PoolTimeout) as exc:
+        except (psycopg.OperationalError, PoolTimeout) as exc:
             raise StoreUnavailable(f"PostgreSQL unavailable: {type(exc).__name__}") from None
 
     @contextlib.contextmanager
@@ -99,7 +103,7 @@ class PostgresStore(Store):
             from chatpay.store.schema import statements
 
             for sql in statements(self.dialect):
-                conn.execute(sql)  # type: ignore[arg-type]
+                conn.execute(sql.encode())
 
     def ping(self) -> None:
         with self.read() as tx:

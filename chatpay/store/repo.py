@@ -38,8 +38,14 @@ def insert_request(tx: Tx, fields: dict[str, Any]) -> bool:
 
 
 def transition(
-    tx: Tx, request_id: str, sources: Iterable[Status], target: Status, at: int,
-    *, version: int | None = None, **fields: Any,
+    tx: Tx,
+    request_id: str,
+    sources: Iterable[Status],
+    target: Status,
+    at: int,
+    *,
+    version: int | None = None,
+    **fields: Any,
 ) -> bool:
     """Compare-and-set ``status`` from one of ``sources`` to ``target``; False when it lost."""
     src = [s.value for s in sources]
@@ -59,21 +65,33 @@ def update_fields(tx: Tx, request_id: str, **fields: Any) -> None:
 
 
 def list_requests(
-    tx: Tx, agent_id: str, *, conversation_id: str | None, customer_id: str | None,
-    status: str | None, limit: int, before: tuple[int, str] | None,
+    tx: Tx,
+    agent_id: str,
+    *,
+    conversation_id: str | None,
+    customer_id: str | None,
+    status: str | None,
+    limit: int,
+    before: tuple[int, str] | None,
 ) -> list[Row]:
     """The agent's requests, newest first, keyset-paginated on (created_at, id)."""
-    where, params = ["agent_id = ?"], [agent_id]
-    for col, value in (("conversation_id", conversation_id), ("customer_id", customer_id),
-                       ("status", status)):
+    where: list[str] = ["agent_id = ?"]
+    params: list[Any] = [agent_id]
+    for col, value in (
+        ("conversation_id", conversation_id),
+        ("customer_id", customer_id),
+        ("status", status),
+    ):
         if value is not None:
             where.append(f"{col} = ?")
             params.append(value)
     if before is not None:
         where.append("(created_at < ? OR (created_at = ? AND id < ?))")
         params.extend([before[0], before[0], before[1]])
-    sql = (f"SELECT * FROM payment_requests WHERE {' AND '.join(where)} "
-           "ORDER BY created_at DESC, id DESC LIMIT ?")
+    sql = (
+        f"SELECT * FROM payment_requests WHERE {' AND '.join(where)} "
+        "ORDER BY created_at DESC, id DESC LIMIT ?"
+    )
     return tx.all(sql, [*params, limit])
 
 
@@ -121,8 +139,9 @@ def insert_envelopes(tx: Tx, request_id: str, envelopes: Iterable[tuple[str, str
 
 
 def envelopes_of(tx: Tx, request_id: str) -> list[Row]:
-    return tx.all("SELECT kid, suite, ct FROM card_envelopes WHERE request_id = ? ORDER BY kid",
-                  (request_id,))
+    return tx.all(
+        "SELECT kid, suite, ct FROM card_envelopes WHERE request_id = ? ORDER BY kid", (request_id,)
+    )
 
 
 def delete_envelopes(tx: Tx, request_id: str) -> int:
@@ -136,8 +155,15 @@ def add_timeline(tx: Tx, request: Row, *, at: int, status: str, event: str) -> i
     row = tx.one(
         "INSERT INTO timeline (request_id, conversation_id, agent_id, version, at, status, event) "
         "VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING seq",
-        (request["id"], request["conversation_id"], request["agent_id"], request["version"], at,
-         status, event),
+        (
+            request["id"],
+            request["conversation_id"],
+            request["agent_id"],
+            request["version"],
+            at,
+            status,
+            event,
+        ),
     )
     assert row is not None
     return int(row["seq"])
@@ -162,16 +188,20 @@ def seen_command(tx: Tx, command_id: str) -> Row | None:
 def seen_commands(tx: Tx, command_ids: Sequence[str]) -> set[str]:
     if not command_ids:
         return set()
-    rows = tx.all(f"SELECT command_id FROM inbox WHERE command_id IN ({_marks(command_ids)})",
-                  list(command_ids))
+    rows = tx.all(
+        f"SELECT command_id FROM inbox WHERE command_id IN ({_marks(command_ids)})", list(command_ids)
+    )
     return {r["command_id"] for r in rows}
 
 
-def record_command(tx: Tx, command_id: str, at: int, *, request_id: str | None = None,
-                   timeline_seq: int | None = None) -> None:
+def record_command(
+    tx: Tx, command_id: str, at: int, *, request_id: str | None = None, timeline_seq: int | None = None
+) -> None:
     """Remember a handled command (a second insert of the same id fails the transaction)."""
-    tx.execute("INSERT INTO inbox (command_id, request_id, timeline_seq, at) VALUES (?, ?, ?, ?)",
-               (command_id, request_id, timeline_seq, at))
+    tx.execute(
+        "INSERT INTO inbox (command_id, request_id, timeline_seq, at) VALUES (?, ?, ?, ?)",
+        (command_id, request_id, timeline_seq, at),
+    )
 
 
 def prune(tx: Tx, *, inbox_before: int, events_before: int) -> None:
@@ -179,7 +209,7 @@ def prune(tx: Tx, *, inbox_before: int, events_before: int) -> None:
     tx.execute("DELETE FROM agent_events WHERE at < ?", (events_before,))
 
 
-# ---- agents ----------------------------------------------------------------------------------------------------
+# ---- agents ------------------------------------------------------------------------------------
 
 
 def agent_keys(tx: Tx, agent_id: str) -> list[Row]:
@@ -232,15 +262,22 @@ def agent_events_after(tx: Tx, agent_id: str, last_event_id: str, limit: int) ->
     anchor = tx.one("SELECT seq FROM agent_events WHERE id = ? AND agent_id = ?", (last_event_id, agent_id))
     if anchor is None:
         return None
-    return tx.all("SELECT id, body FROM agent_events WHERE agent_id = ? AND seq > ? ORDER BY seq LIMIT ?",
-                  (agent_id, anchor["seq"], limit))
+    return tx.all(
+        "SELECT id, body FROM agent_events WHERE agent_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+        (agent_id, anchor["seq"], limit),
+    )
 
 
 def end_conversation(tx: Tx, conversation_id: str, at: int) -> None:
-    tx.execute("INSERT INTO ended_conversations (conversation_id, at) VALUES (?, ?) "
-               "ON CONFLICT (conversation_id) DO NOTHING", (conversation_id, at))
+    tx.execute(
+        "INSERT INTO ended_conversations (conversation_id, at) VALUES (?, ?) "
+        "ON CONFLICT (conversation_id) DO NOTHING",
+        (conversation_id, at),
+    )
 
 
 def conversation_ended(tx: Tx, conversation_id: str) -> bool:
-    return tx.one("SELECT 1 AS ok FROM ended_conversations WHERE conversation_id = ?",
-                  (conversation_id,)) is not None
+    return (
+        tx.one("SELECT 1 AS ok FROM ended_conversations WHERE conversation_id = ?", (conversation_id,))
+        is not None
+    )

@@ -22,8 +22,13 @@ from schemas.cards import Envelope
 
 #: Test PANs and what the card form sends with them.
 VISA = "4111111111111111"
-CARD = {"number": "4111 1111 1111 1111", "name": "Ada Lovelace", "exp_month": 12, "exp_year": 2031,
-        "cvc": "737"}
+CARD = {
+    "number": "4111 1111 1111 1111",
+    "name": "Ada Lovelace",
+    "exp_month": 12,
+    "exp_year": 2031,
+    "cvc": "737",
+}
 
 
 def free_port() -> int:
@@ -35,8 +40,16 @@ def free_port() -> int:
 class Deployment:
     """Gateway + worker processes against a broker vhost and a database, logging to files."""
 
-    def __init__(self, tmp: Path, *, broker_url: str, database_url: str, webhook_url: str | None,
-                 env: dict[str, str] | None = None, worker_threads: int = 4) -> None:
+    def __init__(
+        self,
+        tmp: Path,
+        *,
+        broker_url: str,
+        database_url: str,
+        webhook_url: str | None,
+        env: dict[str, str] | None = None,
+        worker_threads: int = 4,
+    ) -> None:
         self.tmp = tmp
         tmp.mkdir(parents=True, exist_ok=True)
         self.sink: Any = None
@@ -73,12 +86,17 @@ class Deployment:
         log = self.tmp / f"{name}-{len(self._logs)}.log"
         self._logs.append(log)
         with open(log, "wb") as fh:
-            return subprocess.Popen([sys.executable, "-m", "chatpay.cli", *args], env=self.env,
-                                    stdout=fh, stderr=subprocess.STDOUT)
+            return subprocess.Popen(
+                [sys.executable, "-m", "chatpay.cli", *args],
+                env=self.env,
+                stdout=fh,
+                stderr=subprocess.STDOUT,
+            )
 
     def start(self) -> Deployment:
-        subprocess.run([sys.executable, "-m", "chatpay.cli", "migrate"], env=self.env, check=True,
-                       capture_output=True)
+        subprocess.run(
+            [sys.executable, "-m", "chatpay.cli", "migrate"], env=self.env, check=True, capture_output=True
+        )
         self.start_worker()
         self.gateway = self._spawn("gateway", ["gateway", "--port", str(self.port)])
         self.wait_ready()
@@ -128,8 +146,11 @@ class Deployment:
     # ---- clients -----------------------------------------------------------------------------------------
 
     def token(self, agent_id: str) -> str:
-        return jwt.encode({"sub": agent_id, "exp": int(time.time()) + 3600},
-                          self.env["CHATPAY_AGENT_JWT_SECRET"], algorithm="HS256")
+        return jwt.encode(
+            {"sub": agent_id, "exp": int(time.time()) + 3600},
+            self.env["CHATPAY_AGENT_JWT_SECRET"],
+            algorithm="HS256",
+        )
 
     def agent(self, agent_id: str = "a-7", *, register: bool = True) -> Agent:
         agent = Agent(self, agent_id)
@@ -146,24 +167,45 @@ class Agent:
 
     def __init__(self, deployment: Deployment, agent_id: str) -> None:
         self.id = agent_id
-        self.http = httpx.Client(base_url=deployment.url, timeout=10,
-                                 headers={"authorization": f"Bearer {deployment.token(agent_id)}"})
+        self.http = httpx.Client(
+            base_url=deployment.url,
+            timeout=10,
+            headers={"authorization": f"Bearer {deployment.token(agent_id)}"},
+        )
         self.key = ec.generate_private_key(ec.SECP256R1())
         self.kid = "device-1"
 
     def register_key(self) -> None:
-        r = self.http.put(f"/v1/agents/me/keys/{self.kid}",
-                          json={"jwk": sealing.public_key_to_jwk(self.key.public_key())})
+        r = self.http.put(
+            f"/v1/agents/me/keys/{self.kid}", json={"jwk": sealing.public_key_to_jwk(self.key.public_key())}
+        )
         assert r.status_code == 204, r.text
 
-    def create(self, *, conversation_id: str = "c-1", customer_id: str = "cu-1", amount: int = 1999,
-               currency: str = "USD", reason: str = "Order #4411 incl. tax", **extra: Any) -> dict[str, Any]:
+    def create(
+        self,
+        *,
+        conversation_id: str = "c-1",
+        customer_id: str = "cu-1",
+        amount: int = 1999,
+        currency: str = "USD",
+        reason: str = "Order #4411 incl. tax",
+        **extra: Any,
+    ) -> dict[str, Any]:
         headers = {}
         if "idempotency_key" in extra:
             headers["idempotency-key"] = extra.pop("idempotency_key")
-        r = self.http.post("/v1/payment-requests", headers=headers, json={
-            "conversation_id": conversation_id, "customer_id": customer_id, "amount": amount,
-            "currency": currency, "reason": reason, **extra})
+        r = self.http.post(
+            "/v1/payment-requests",
+            headers=headers,
+            json={
+                "conversation_id": conversation_id,
+                "customer_id": customer_id,
+                "amount": amount,
+                "currency": currency,
+                "reason": reason,
+                **extra,
+            },
+        )
         assert r.status_code == 202, r.text
         return dict(r.json())
 

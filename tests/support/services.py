@@ -99,8 +99,10 @@ def drop_postgres_database(server_url: str, db_url: str) -> None:
 def fresh_vhost(broker_url: str, container: object | None) -> str:
     """A new RabbitMQ virtual host (so deployments never share queues); its URL."""
     name = "chatpay-test-" + uuid.uuid4().hex[:10]
-    commands = [["rabbitmqctl", "add_vhost", name],
-                ["rabbitmqctl", "set_permissions", "-p", name, "guest", ".*", ".*", ".*"]]
+    commands = [
+        ["rabbitmqctl", "add_vhost", name],
+        ["rabbitmqctl", "set_permissions", "-p", name, "guest", ".*", ".*", ".*"],
+    ]
     for cmd in commands:
         if container is not None:
             container.exec(cmd)  # type: ignore[attr-defined]

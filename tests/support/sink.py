@@ -30,8 +30,9 @@ class ChatSink:
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("content-length", "0")))
                 try:
-                    sink.webhook.verify(body, {k.lower(): v for k, v in self.headers.items()},
-                                        json_parse=False)
+                    sink.webhook.verify(
+                        body, {k.lower(): v for k, v in self.headers.items()}, json_parse=False
+                    )
                 except (WebhookVerificationError, ValueError):
                     sink.bad_signatures += 1
                     self.send_response(401)
@@ -77,8 +78,11 @@ class ChatSink:
         """The pay-link token of the latest ``payment_request.sent`` for the request."""
         self.event(request_id, "payment_request.sent", timeout)
         with self._cond:
-            sent = [e for e in self.events
-                    if e["type"] == "payment_request.sent" and e["data"]["request_id"] == request_id]
+            sent = [
+                e
+                for e in self.events
+                if e["type"] == "payment_request.sent" and e["data"]["request_id"] == request_id
+            ]
         return str(sent[-1]["data"]["pay_url"].rsplit("/", 1)[1])
 
     def of(self, request_id: str) -> list[str]:
