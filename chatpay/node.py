@@ -25,7 +25,11 @@ LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(process)d] %(message)s"
 
 
 def configure_logging(level: str = "INFO") -> None:
+    from chatpay.redact import RedactingFilter
+
     logging.basicConfig(level=level, format=LOG_FORMAT)
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(RedactingFilter())
     for noisy in ("pika", "aio_pika", "aiormq", "httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
