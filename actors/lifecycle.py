@@ -46,6 +46,8 @@ def _run(cmd: m.LifecycleCommand, deps: Deps) -> list[msgspec.Struct]:
                 "retried",
                 agent_id=cmd.agent_id,
                 token=cmd.token,
+                # A retry without a card key would only fail again at the vault.
+                guard=lambda tx, row: repo.has_agent_key(tx, row["agent_id"]),
                 fields=lambda row, now: {
                     "token_hash": ids.token_hash(cmd.token),
                     "delivery_attempts": 0,
@@ -163,8 +165,12 @@ def _change(
     token: str | None = None,
     fields: Any = None,
     after: Any = None,
+    guard: Any = None,
 ) -> list[msgspec.Struct]:
-    """Move ``cmd.request_id`` to ``target`` if the state machine allows it; else a recorded no-op."""
+    """Move ``cmd.request_id`` to ``target`` if the state machine (and ``guard``) allows it.
+
+    Anything else is a no-op, recorded so that a redelivered stale command stays one.
+    """
     now = now_ms()
     with deps.store.write() as tx:
         seen = repo.seen_command(tx, cmd.command_id)
@@ -178,6 +184,7 @@ def _change(
             or not can_move(current, target)
             or (agent_id is not None and row["agent_id"] != agent_id)
             or (version is not None and row["version"] != version)
+            or (guard is not None and not guard(tx, row))
         ):
             log.info(
                 "ignored %s for %s: status %s",
