@@ -8,6 +8,7 @@ not itself. Bodies are ``Content-Length`` or chunked, at most :data:`MAX_BODY` b
 from __future__ import annotations
 
 import asyncio
+import time
 import urllib.parse
 
 #: Largest body read (API bodies are capped at 64 KiB).
@@ -16,6 +17,8 @@ MAX_BODY = 64 * 1024
 MAX_HEAD = 16 * 1024
 #: Chunks read from one chunked body before giving up.
 MAX_CHUNKS = 1024
+#: Seconds a kept-alive connection may sit idle before it is reopened (uvicorn closes them after 5).
+MAX_IDLE = 2.0
 
 
 class BadMessage(Exception):
@@ -76,8 +79,17 @@ async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
     raise BadMessage(400)
 
 
+class _Stale(ConnectionResetError):
+    """A kept-alive connection was closed by the server before it answered anything."""
+
+
 class Connection:
-    """One keep-alive client connection, reopened after the server closes it; one request at a time."""
+    """One keep-alive client connection, reopened as needed; one request at a time.
+
+    A connection idle for :data:`MAX_IDLE` seconds is reopened before use, and a reused connection
+    that the server closed before answering (its keep-alive timeout raced the request) is retried once
+    on a new one: the request never reached the application.
+    """
 
     def __init__(self, base_url: str, *, timeout: float) -> None:
         url = urllib.parse.urlsplit(base_url)
@@ -88,14 +100,30 @@ class Connection:
         self._host_header = url.netloc
         self._timeout = timeout
         self._streams: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
+        self._idle_since = 0.0
 
     async def request(
         self, method: str, path: str, headers: dict[str, str], body: bytes
     ) -> tuple[int, bytes]:
         """Send one request; the status and body. Raises ``OSError``, ``TimeoutError`` or
         :class:`BadMessage` (after which the connection is closed)."""
+        if self._streams is not None and time.monotonic() - self._idle_since > MAX_IDLE:
+            self.close()
         try:
-            return await asyncio.wait_for(self._exchange(method, path, headers, body), self._timeout)
+            for attempt in range(2):
+                reused = self._streams is not None
+                try:
+                    answer = await asyncio.wait_for(
+                        self._exchange(method, path, headers, body), self._timeout
+                    )
+                except _Stale:
+                    self.close()
+                    if not reused or attempt:
+                        raise
+                    continue
+                self._idle_since = time.monotonic()
+                return answer
+            raise AssertionError("unreachable")
         except BaseException:
             self.close()
             raise
@@ -112,15 +140,23 @@ class Connection:
             f"content-length: {len(body)}",
         ]
         lines += [f"{name}: {value}" for name, value in headers.items()]
-        writer.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body)
-        await writer.drain()
         try:
-            start, answer_headers = parse_head(await reader.readuntil(b"\r\n\r\n"))
-            status = int(start[1])
-        except (ValueError, asyncio.LimitOverrunError):
+            writer.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body)
+            await writer.drain()
+            head = await reader.readuntil(b"\r\n\r\n")
+        except asyncio.IncompleteReadError as exc:
+            if exc.partial:
+                raise ConnectionResetError("the server closed the connection mid-answer") from None
+            raise _Stale("the server closed the connection") from None
+        except (BrokenPipeError, ConnectionResetError):
+            raise _Stale("the server closed the connection") from None
+        except asyncio.LimitOverrunError:
             raise BadMessage(400) from None
-        except asyncio.IncompleteReadError:
-            raise ConnectionResetError("the server closed the connection") from None
+        try:
+            start, answer_headers = parse_head(head)
+            status = int(start[1])
+        except ValueError:
+            raise BadMessage(400) from None
         content = await read_body(reader, answer_headers)
         if answer_headers.get("connection", "").lower() == "close":
             self.close()
@@ -131,3 +167,28 @@ class Connection:
         if self._streams is not None:
             self._streams[1].close()
             self._streams = None
+
+
+class Pool:
+    """Up to ``size`` keep-alive :class:`Connection` s, most recently used first."""
+
+    def __init__(self, base_url: str, *, size: int, timeout: float) -> None:
+        self._all = [Connection(base_url, timeout=timeout) for _ in range(size)]
+        self._idle: asyncio.LifoQueue[Connection] = asyncio.LifoQueue()
+        for conn in self._all:
+            self._idle.put_nowait(conn)
+
+    async def request(
+        self, method: str, path: str, headers: dict[str, str] | None = None, body: bytes = b""
+    ) -> tuple[int, bytes]:
+        """:meth:`Connection.request` on a free connection (waiting for one when all are busy)."""
+        conn = await self._idle.get()
+        try:
+            return await conn.request(method, path, headers or {}, body)
+        finally:
+            self._idle.put_nowait(conn)
+
+    def close(self) -> None:
+        """Close every connection."""
+        for conn in self._all:
+            conn.close()

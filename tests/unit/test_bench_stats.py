@@ -419,3 +419,29 @@ async def test_http1_connection_reads_chunked_answers_and_reports_closes() -> No
             await conn.request("POST", "/x", {}, b"{}")
     finally:
         conn.close()
+
+
+async def test_http1_retries_once_when_a_kept_alive_connection_was_closed() -> None:
+    """A server closing an idle keep-alive connection is not an error: the request goes on a new one."""
+    served = 0
+
+    async def serve_one(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal served
+        _, headers = http1.parse_head(await reader.readuntil(b"\r\n\r\n"))
+        await http1.read_body(reader, headers)
+        served += 1
+        writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")  # keep-alive, then hang up
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(serve_one, "127.0.0.1", 0)
+    pool = http1.Pool(f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}", size=1, timeout=5)
+    try:
+        for _ in range(3):
+            assert await pool.request("GET", "/") == (200, b"ok")
+            await asyncio.sleep(0.05)  # let the close arrive
+    finally:
+        pool.close()
+        server.close()
+        await server.wait_closed()
+    assert served == 3
