@@ -59,7 +59,7 @@ def _run(cmd: m.LifecycleCommand, deps: Deps) -> list[msgspec.Struct]:
         case m.CompleteRequest():
             return _change(deps, cmd, Status.COMPLETED, "completed", agent_id=cmd.agent_id)
         case m.DeclineRequest():
-            return _change(deps, cmd, Status.DECLINED, "declined")
+            return _change(deps, cmd, Status.DECLINED, "declined", customer=True)
         case m.ExpireRequest():
             event = "conversation_ended" if cmd.cause == "conversation_ended" else "expired"
             return _change(deps, cmd, Status.EXPIRED, event)
@@ -82,6 +82,7 @@ def _run(cmd: m.LifecycleCommand, deps: Deps) -> list[msgspec.Struct]:
                 cmd,
                 Status.SUBMITTED,
                 "submitted",
+                customer=True,
                 fields=lambda row, now: {
                     "card_method": cmd.card.method,
                     "card_brand": cmd.card.brand,
@@ -95,7 +96,7 @@ def _run(cmd: m.LifecycleCommand, deps: Deps) -> list[msgspec.Struct]:
                 ),
             )
         case m.FormOpened():
-            return _note(deps, cmd, CUSTOMER_OPENED, allowed=(Status.WAITING_FOR_CUSTOMER,))
+            return _note(deps, cmd, CUSTOMER_OPENED, allowed=(Status.WAITING_FOR_CUSTOMER,), customer=True)
         case m.CardViewed():
             return _note(
                 deps,
@@ -166,6 +167,7 @@ def _change(
     fields: Any = None,
     after: Any = None,
     guard: Any = None,
+    customer: bool = False,
 ) -> list[msgspec.Struct]:
     """Move ``cmd.request_id`` to ``target`` if the state machine (and ``guard``) allows it.
 
@@ -177,6 +179,9 @@ def _change(
         if seen is not None:
             return _replay(tx, seen, deps, token=token)
         row = repo.get_request(tx, cmd.request_id)
+        implied: list[msgspec.Struct] = []
+        if customer and row is not None:
+            row, implied = _link_used(tx, row, now, deps)
         current = Status(row["status"]) if row else None
         if (
             row is None
@@ -193,7 +198,7 @@ def _change(
                 current.value if current else "unknown",
             )
             repo.record_command(tx, cmd.command_id, now, request_id=cmd.request_id)
-            return []
+            return implied
         extra = fields(row, now) if fields else {}
         if target in (Status.COMPLETED, Status.CANCELED) and row["card_method"]:
             repo.delete_envelopes(tx, row["id"])
@@ -205,7 +210,9 @@ def _change(
             after(tx, row)
         seq = repo.add_timeline(tx, row, at=now, status=target.value, event=event)
         repo.record_command(tx, cmd.command_id, now, request_id=row["id"], timeline_seq=seq)
-        return followups(row, seq=seq, at=now, event=event, public_url=deps.settings.public_url, token=token)
+        return implied + followups(
+            row, seq=seq, at=now, event=event, public_url=deps.settings.public_url, token=token
+        )
 
 
 def _note(
@@ -216,6 +223,7 @@ def _note(
     allowed: tuple[Status, ...],
     agent_id: str | None = None,
     fields: Any = None,
+    customer: bool = False,
 ) -> list[msgspec.Struct]:
     """Record a timeline event that is not a status change (customer opened, card viewed)."""
     now = now_ms()
@@ -224,19 +232,38 @@ def _note(
         if seen is not None:
             return _replay(tx, seen, deps)
         row = repo.get_request(tx, cmd.request_id)
+        implied: list[msgspec.Struct] = []
+        if customer and row is not None:
+            row, implied = _link_used(tx, row, now, deps)
         if (
             row is None
             or Status(row["status"]) not in allowed
             or (agent_id is not None and row["agent_id"] != agent_id)
         ):
             repo.record_command(tx, cmd.command_id, now, request_id=cmd.request_id)
-            return []
+            return implied
         if fields is not None:
             repo.update_fields(tx, row["id"], **fields(row, now))
             row = _get(tx, row["id"])
         seq = repo.add_timeline(tx, row, at=now, status=row["status"], event=event)
         repo.record_command(tx, cmd.command_id, now, request_id=row["id"], timeline_seq=seq)
-        return followups(row, seq=seq, at=now, event=event, public_url=deps.settings.public_url)
+        return implied + followups(row, seq=seq, at=now, event=event, public_url=deps.settings.public_url)
+
+
+def _link_used(tx: Tx, row: Row, now: int, deps: Deps) -> tuple[Row, list[msgspec.Struct]]:
+    """The customer acted on the pay link: it was delivered, whatever the webhook answer says yet.
+
+    The chat system may show the link before the delivery outcome reaches us; a request still
+    ``sending`` moves to ``waiting_for_customer`` first, so the customer's action applies.
+    """
+    if row["status"] != Status.SENDING:
+        return row, []
+    sources = [Status.SENDING]
+    if not repo.transition(tx, row["id"], sources, Status.WAITING_FOR_CUSTOMER, now, version=row["version"]):
+        raise LostRace(f"{row['id']} changed concurrently")
+    row = _get(tx, row["id"])
+    seq = repo.add_timeline(tx, row, at=now, status=Status.WAITING_FOR_CUSTOMER.value, event="delivered")
+    return row, followups(row, seq=seq, at=now, event="delivered", public_url=deps.settings.public_url)
 
 
 def _purge(deps: Deps, cmd: m.PurgeCard) -> list[msgspec.Struct]:

@@ -38,8 +38,9 @@ async def _request_of(g: Gateway, token: str) -> Row:
 
 
 def _require_waiting(row: Row, action: str) -> None:
+    """The customer may act while the request waits for them (or is still being marked delivered)."""
     status = Status(row["status"])
-    if status is Status.WAITING_FOR_CUSTOMER:
+    if status in (Status.WAITING_FOR_CUSTOMER, Status.SENDING):
         return
     if status in GONE_FOR_CUSTOMER:
         raise ApiError("gone", f"This payment request is {status.value}.", status=status.value)

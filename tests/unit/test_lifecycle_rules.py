@@ -1,0 +1,132 @@
+"""Lifecycle rules beyond the transition table, on a real SQLite store with a recording ``send``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from actors import lifecycle
+from actors.deps import Deps
+from chatpay import config, ids
+from chatpay.clock import now_ms
+from chatpay.store import open_store, repo
+from schemas import messages as m
+from schemas.cards import Envelope
+
+
+@pytest.fixture
+def deps(tmp_path: Path) -> Deps:
+    store = open_store(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    store.migrate()
+    settings = config.load(
+        {
+            "CHATPAY_CHAT_INBOUND_SECRET": "whsec_a",
+            "CHATPAY_CHAT_OUTBOUND_SECRET": "whsec_b",
+            "CHATPAY_AGENT_JWT_SECRET": "s",
+        }
+    )
+    sent: list = []
+    d = Deps(settings=settings, store=store, send=lambda msg, delay: sent.append(msg))
+    d.sent = sent  # type: ignore[attr-defined]
+    with store.write() as tx:
+        repo.put_agent_key(tx, "a-7", "k1", json.dumps({"kty": "EC"}), now_ms())
+    return d
+
+
+def create(deps: Deps, request_id: str = "pr_1", agent_id: str = "a-7") -> None:
+    now = now_ms()
+    lifecycle.handle(
+        m.CreateRequest(
+            command_id=f"c:{request_id}",
+            request_id=request_id,
+            agent_id=agent_id,
+            conversation_id="c-1",
+            customer_id="cu-1",
+            amount=100,
+            currency="USD",
+            reason="r",
+            methods=["card"],
+            created_at=now,
+            expires_at=now + 60_000,
+            token=ids.new_token(),
+        ),
+        deps,
+    )
+
+
+def status(deps: Deps, request_id: str = "pr_1") -> str:
+    with deps.store.read() as tx:
+        row = repo.get_request(tx, request_id)
+    assert row is not None
+    return str(row["status"])
+
+
+def sealed(request_id: str = "pr_1") -> m.CardSealed:
+    return m.CardSealed(
+        command_id="v1",
+        request_id=request_id,
+        card=m.MaskedCard(method="card", last4="1111", brand="visa", exp_month=1, exp_year=2031),
+        envelopes=[Envelope(kid="k1", suite="P256-SHA256-AES256GCM", ct="AAAA")],
+    )
+
+
+def test_card_arriving_while_sending_implies_delivery(deps):
+    create(deps)
+    assert status(deps) == "sending"
+    lifecycle.handle(sealed(), deps)
+    assert status(deps) == "submitted"
+    with deps.store.read() as tx:
+        events = [e["event"] for e in repo.conversation_timeline(tx, "c-1", "a-7")]
+    assert events == ["created", "delivered", "submitted"]
+    # the late webhook outcome changes nothing
+    lifecycle.handle(
+        m.DeliveryOutcome(
+            command_id="d1", request_id="pr_1", version=1, delivered=True, attempts=1, last_error=None
+        ),
+        deps,
+    )
+    assert status(deps) == "submitted"
+
+
+def test_create_without_agent_key_fails_with_reason(deps):
+    create(deps, "pr_2", agent_id="a-nokey")
+    with deps.store.read() as tx:
+        row = repo.get_request(tx, "pr_2")
+    assert (
+        row is not None and row["status"] == "failed" and row["delivery_last_error"] == "agent_key_required"
+    )
+    lifecycle.handle(
+        m.RetryRequest(command_id="r1", request_id="pr_2", agent_id="a-nokey", token=ids.new_token()), deps
+    )
+    assert status(deps, "pr_2") == "failed"
+
+
+def test_other_agents_commands_are_ignored(deps):
+    create(deps)
+    lifecycle.handle(
+        m.DeliveryOutcome(
+            command_id="d1", request_id="pr_1", version=1, delivered=True, attempts=1, last_error=None
+        ),
+        deps,
+    )
+    lifecycle.handle(m.CancelRequest(command_id="x1", request_id="pr_1", agent_id="a-8"), deps)
+    assert status(deps) == "waiting_for_customer"
+
+
+def test_completion_purges_the_envelopes(deps):
+    create(deps)
+    lifecycle.handle(sealed(), deps)
+    lifecycle.handle(m.CompleteRequest(command_id="k1", request_id="pr_1", agent_id="a-7"), deps)
+    with deps.store.read() as tx:
+        assert repo.envelopes_of(tx, "pr_1") == []
+        row = repo.get_request(tx, "pr_1")
+    assert row is not None and row["status"] == "completed" and row["card_purged_at"] is not None
+
+
+def test_conversation_ended_first_makes_later_creates_expired(deps):
+    with deps.store.write() as tx:
+        repo.end_conversation(tx, "c-1", now_ms())
+    create(deps)
+    assert status(deps) == "expired"
