@@ -75,7 +75,10 @@ function payCard(data) {
     decline.disabled = true;
     const answer = await api(`/v1${path}/decline`, { method: "POST" });
     if (answer.ok) {
-      settle(data.request_id, "payment_request.declined", { note: false });
+      // The declined event follows through the chat; until then, say it here.
+      buttons.remove();
+      outcome.dataset.tone = "danger";
+      outcome.textContent = OUTCOMES["payment_request.declined"].text;
     } else {
       decline.disabled = false;
       outcome.dataset.tone = "danger";
@@ -92,7 +95,7 @@ function payCard(data) {
   return el;
 }
 
-function settle(requestId, type, { note = true } = {}) {
+function settle(requestId, type) {
   const card = cards.get(requestId);
   const outcome = OUTCOMES[type];
   if (!outcome) return;
@@ -103,7 +106,7 @@ function settle(requestId, type, { note = true } = {}) {
     if (card.settled === type) return;
     card.settled = type;
   }
-  if (note) log.append(h("p", { class: "msg-note", dataset: { tone: outcome.tone }, text: outcome.note }));
+  log.append(h("p", { class: "msg-note", dataset: { tone: outcome.tone }, text: outcome.note }));
 }
 
 function textLine(message) {

@@ -5,6 +5,7 @@
  */
 
 import {
+  BRAND_LENGTHS,
   BRAND_NAMES,
   checkCvc,
   checkExpiry,
@@ -125,8 +126,11 @@ function setError(key, message) {
 function looksComplete(key) {
   const value = fields[key].input.value;
   if (key === "number") {
+    // Done at the brand's longest length, or at a usual full length (15+) that is valid for the brand.
     const digits = normalizeNumber(value);
-    return digits.length >= maxDigits(currentBrand()) || (currentBrand() === null && digits.length >= 6);
+    const brand = currentBrand();
+    if (brand === null) return digits.length >= 6;
+    return digits.length >= maxDigits(brand) || (digits.length >= 15 && BRAND_LENGTHS[brand].includes(digits.length));
   }
   if (key === "exp") return normalizeNumber(value).replace("/", "").length >= 4;
   if (key === "csc") return value.length >= cvcLength(currentBrand());
