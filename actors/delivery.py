@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import threading
 
-import httpx
 import msgspec
+import urllib3
 from standardwebhooks.webhooks import Webhook
 
 from actors.deps import Deps
@@ -26,18 +25,10 @@ REQUEST_TIMEOUT = 10.0
 #: Answers that are worth another attempt; other 4xx are final.
 RETRYABLE = frozenset({408, 429})
 
-_local = threading.local()
 _encoder = msgspec.json.Encoder()
-
-
-def _client() -> httpx.Client:
-    client: httpx.Client | None = getattr(_local, "client", None)
-    if client is None:
-        client = httpx.Client(
-            timeout=REQUEST_TIMEOUT, follow_redirects=False, limits=httpx.Limits(max_keepalive_connections=8)
-        )
-        _local.client = client
-    return client
+#: Keep-alive connections shared by the worker's threads: urllib3 is thread-safe and far lighter
+#: on CPU per request than httpx (measured with py-spy under ``chatpay bench flows``).
+_pool = urllib3.PoolManager(maxsize=16, retries=False, block=False)
 
 
 def handle(cmd: DeliverChatEvent, deps: Deps) -> None:
@@ -96,12 +87,21 @@ def _post(url: str, cmd: DeliverChatEvent, secret: str, timeout: float) -> tuple
         "webhook-signature": signature,
     }
     try:
-        response = _client().post(url, content=body, headers=headers, timeout=min(REQUEST_TIMEOUT, timeout))
-    except httpx.TimeoutException:
+        response = _pool.request(
+            "POST",
+            url,
+            body=body,
+            headers=headers,
+            redirect=False,
+            timeout=urllib3.Timeout(total=min(REQUEST_TIMEOUT, timeout)),
+        )
+    except urllib3.exceptions.NewConnectionError:
+        return "connection_error: refused", 0.0
+    except urllib3.exceptions.TimeoutError:
         return "timeout", 0.0
-    except httpx.HTTPError as exc:
+    except urllib3.exceptions.HTTPError as exc:
         return f"connection_error: {type(exc).__name__}", 0.0
-    code = response.status_code
+    code = response.status
     if 200 <= code < 300:
         return None, None
     error = f"http_{code}"

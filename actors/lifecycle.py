@@ -203,9 +203,10 @@ def _change(
         if target in (Status.COMPLETED, Status.CANCELED) and row["card_method"]:
             repo.delete_envelopes(tx, row["id"])
             extra["card_purged_at"] = row["card_purged_at"] or now
-        if not repo.transition(tx, row["id"], [current], target, now, version=row["version"], **extra):
+        changed = repo.transition(tx, row["id"], [current], target, now, version=row["version"], **extra)
+        if changed is None:
             raise LostRace(f"{cmd.request_id} changed concurrently")
-        row = _get(tx, row["id"])
+        row = changed
         if after is not None:
             after(tx, row)
         seq = repo.add_timeline(tx, row, at=now, status=target.value, event=event)
@@ -259,9 +260,12 @@ def _link_used(tx: Tx, row: Row, now: int, deps: Deps) -> tuple[Row, list[msgspe
     if row["status"] != Status.SENDING:
         return row, []
     sources = [Status.SENDING]
-    if not repo.transition(tx, row["id"], sources, Status.WAITING_FOR_CUSTOMER, now, version=row["version"]):
+    changed = repo.transition(
+        tx, row["id"], sources, Status.WAITING_FOR_CUSTOMER, now, version=row["version"]
+    )
+    if changed is None:
         raise LostRace(f"{row['id']} changed concurrently")
-    row = _get(tx, row["id"])
+    row = changed
     seq = repo.add_timeline(tx, row, at=now, status=Status.WAITING_FOR_CUSTOMER.value, event="delivered")
     return row, followups(row, seq=seq, at=now, event="delivered", public_url=deps.settings.public_url)
 

@@ -46,8 +46,8 @@ def transition(
     *,
     version: int | None = None,
     **fields: Any,
-) -> bool:
-    """Compare-and-set ``status`` from one of ``sources`` to ``target``; False when it lost."""
+) -> Row | None:
+    """Compare-and-set ``status`` from one of ``sources`` to ``target``: the new row, or None if it lost."""
     src = [s.value for s in sources]
     sets = ["status = ?", "version = version + 1", "updated_at = ?", *(f"{k} = ?" for k in fields)]
     params: list[Any] = [target.value, at, *fields.values(), request_id, *src]
@@ -55,7 +55,7 @@ def transition(
     if version is not None:
         sql += " AND version = ?"
         params.append(version)
-    return tx.execute(sql, params) == 1
+    return tx.one(sql + " RETURNING *", params)
 
 
 def update_fields(tx: Tx, request_id: str, **fields: Any) -> None:
