@@ -585,8 +585,7 @@ function cardField(label, shown, value = shown) {
     "div",
     { class: "card-field" },
     h("dt", { text: label }),
-    h("dd", { text: shown }),
-    copyButton(label.toLowerCase(), value),
+    h("dd", {}, h("span", { class: "value", text: shown }), copyButton(label.toLowerCase(), value)),
   );
 }
 

@@ -45,7 +45,7 @@ def future_expiry() -> str:
 async def shot(page: Page, name: str) -> Path:
     SHOTS.mkdir(parents=True, exist_ok=True)
     path = SHOTS / f"{name}.png"
-    await page.screenshot(path=str(path), full_page=True)
+    await page.screenshot(path=str(path), full_page=True, animations="disabled", caret="hide")
     return path
 
 
