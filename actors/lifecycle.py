@@ -292,6 +292,10 @@ def _replay(tx: Tx, seen: Row, deps: Deps, *, token: str | None = None) -> list[
     row = repo.get_request(tx, seen["request_id"])
     if entry is None or row is None or row["version"] != entry["version"]:
         return []
+    if token is not None and ids.token_hash(token) != row["token_hash"]:
+        # A duplicate made with another capability (the same Idempotency-Key or chat event posted
+        # twice): the pay link already sent carries the stored one; never send a dead link.
+        token = None
     return followups(
         row,
         seq=entry["seq"],
