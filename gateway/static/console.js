@@ -60,6 +60,7 @@ const state = {
   timeline: [],
   events: null, // EventSource
   bannerFor: null, // customer_id the banner points at
+  bannered: new Set(), // request ids a banner was shown for (each card arrival bannered once)
   pendingCancel: null,
   cardTimer: null,
   composerKey: null, // Idempotency-Key of the request being confirmed
@@ -273,6 +274,7 @@ function onNotification(note) {
   const isOpen = state.open && customerId === state.open.customer_id;
   // The server sets `banner` when a card arrives while the agent's focus is elsewhere (API.md §8).
   if (note.banner && request && !isOpen) showBanner(customerId, request);
+  else if (request) state.bannered.add(request.id);
   if (note.type === "customer.opened_payment_form") {
     toast(`${customerId} opened the payment form`);
   }
@@ -287,6 +289,7 @@ function onNotification(note) {
 }
 
 function showBanner(customerId, request) {
+  state.bannered.add(request.id);
   state.bannerFor = customerId;
   $("banner-text").textContent = `Card received from ${customerId} for ${request.display_amount}.`;
   $("banner").hidden = false;
@@ -316,6 +319,12 @@ async function refreshCustomers() {
   showError("");
   state.customers = answer.data.data || [];
   renderCustomers();
+  // A card that arrived while this page was away (or whose event was missed) still gets its banner.
+  for (const customer of state.customers) {
+    if (customer.customer_id === state.open?.customer_id) continue;
+    const waiting = (customer.requests || []).find((r) => r.attention && !state.bannered.has(r.id));
+    if (waiting) showBanner(customer.customer_id, waiting);
+  }
 }
 
 function latest(requests) {

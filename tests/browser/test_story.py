@@ -200,6 +200,7 @@ async def test_customer_declines_on_the_hosted_page(browser: Browser, story: Sto
         await pay.get_by_role("button", name="Decline").click()
         await expect(pay.get_by_role("heading", name="Payment declined")).to_be_visible()
         await expect(request_card(agent, reason).get_by_text("CUSTOMER DECLINED PAYMENT")).to_be_visible()
+        await expect(agent.locator("#timeline").get_by_text("CUSTOMER DECLINED PAYMENT")).to_be_visible()
         await expect(message).to_contain_text("You declined this payment.")
         await expect(message.get_by_role("link", name="Enter Payment")).to_have_count(0)
         await shot(pay, "decline-02-pay-declined-phone")
@@ -254,6 +255,7 @@ async def test_request_expires(browser: Browser, story: StoryServer) -> None:
         await expect(expired).to_be_visible(timeout=30_000)
         assert await pay.locator("#cc-number").input_value() == "", "typed card kept after expiry"
         await expect(card.get_by_text("REQUEST EXPIRED")).to_be_visible()
+        await expect(agent.locator("#timeline").get_by_text("REQUEST EXPIRED")).to_be_visible()
         await expect(chat.locator("article.pay-msg").filter(has_text=reason)).to_contain_text(
             "This request has expired."
         )
@@ -372,6 +374,7 @@ async def test_gift_card_and_amex_by_keyboard(browser: Browser, story: StoryServ
         await card.get_by_role("button", name="Cancel request").click()
         await agent.get_by_role("dialog").get_by_role("button", name="Cancel request").click()
         await expect(card.get_by_text("CANCELED")).to_be_visible()
+        await expect(agent.locator("#timeline").get_by_text("CANCELED", exact=True)).to_be_visible()
         await expect(pay.get_by_role("heading", name="This payment request was canceled")).to_be_visible()
         await expect(chat.locator("article.pay-msg").filter(has_text=reason)).to_contain_text(
             "This request was canceled."
