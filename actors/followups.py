@@ -28,6 +28,8 @@ OUTBOUND_TYPE: dict[Status, str] = {
 #: Timeline events that are not status changes but still notify the agent.
 CUSTOMER_OPENED = "customer_opened"
 CARD_VIEWED = "card_viewed"
+CARD_PURGED = "card_purged"
+NOT_STATUS_CHANGES = frozenset({CUSTOMER_OPENED, CARD_VIEWED, CARD_PURGED})
 
 
 def pay_url(public_url: str, token: str) -> str:
@@ -46,7 +48,7 @@ def followups(
     """The messages a change (timeline entry ``seq`` of request ``row``) sends."""
     out: list[msgspec.Struct] = []
     status = Status(row["status"])
-    is_status_change = event not in (CUSTOMER_OPENED, CARD_VIEWED)
+    is_status_change = event not in NOT_STATUS_CHANGES
     out.append(
         RequestChanged(
             event_id="ev_" + ids.derived("timeline", row["id"], str(seq)),
