@@ -1,8 +1,10 @@
 """The notify actor: agent notifications (API.md §8), focus and the banner.
 
-Each change becomes one notification whose id is derived from the change; it is logged once
-(the SSE replay log) and published to the ``chatpay.agent-events`` topic exchange with confirms.
-A redelivered change republishes the logged bytes, so consumers see one id, one body.
+Each change becomes one notification whose id is derived from the change (its timeline entry).
+It is logged once, numbered 1, 2, 3… per agent under a per-agent lock (so the numbers are also the
+commit order: the SSE bridge fills gaps and drops repeats with them), and published to the
+``chatpay.agent-events`` topic exchange with confirms. A redelivered change republishes the logged
+bytes under the logged number, so consumers see one id, one body.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import msgspec
 
 from actors.deps import Deps
 from chatpay.clock import rfc3339
-from chatpay.store import repo
+from chatpay.store import Tx, repo
 from schemas.messages import AgentNotification, FocusChanged, NotifyCommand, RequestChanged
 
 log = logging.getLogger("chatpay.notify")
@@ -32,24 +34,33 @@ def handle(cmd: NotifyCommand, deps: Deps) -> None:
 
 
 def _notify(cmd: RequestChanged, deps: Deps) -> None:
-    request = cmd.request
+    agent_id = cmd.request.agent_id
     with deps.store.write() as tx:
-        banner = False
-        if cmd.became_submitted:
-            focus = repo.focus_of(tx, request.agent_id)
-            banner = focus is None or focus["customer_id"] != request.customer_id
-        notification = AgentNotification(
-            id=cmd.event_id,
-            type=cmd.type,
-            occurred_at=rfc3339(cmd.at),
-            agent_id=request.agent_id,
-            customer_id=request.customer_id,
-            conversation_id=request.conversation_id,
-            request=request,
-            banner=banner,
-        )
-        body = repo.insert_agent_event(
-            tx, cmd.event_id, request.agent_id, cmd.at, _encoder.encode(notification).decode()
-        )
+        last = repo.lock_notifications(tx, agent_id)
+        logged = repo.notification(tx, cmd.event_id)
+        if logged is not None:
+            seq, body = int(logged["seq"]), str(logged["body"])
+        else:
+            seq, body = last + 1, _render(tx, cmd)
+            repo.append_notification(tx, agent_id, seq, cmd.event_id, cmd.at, body)
     if deps.events is not None:
-        deps.events.publish(request.agent_id, cmd.event_id, body.encode())
+        deps.events.publish(agent_id, cmd.event_id, seq, body.encode())
+
+
+def _render(tx: Tx, cmd: RequestChanged) -> str:
+    request = cmd.request
+    banner = False
+    if cmd.became_submitted:
+        focus = repo.focus_of(tx, request.agent_id)
+        banner = focus is None or focus["customer_id"] != request.customer_id
+    notification = AgentNotification(
+        id=cmd.event_id,
+        type=cmd.type,
+        occurred_at=rfc3339(cmd.at),
+        agent_id=request.agent_id,
+        customer_id=request.customer_id,
+        conversation_id=request.conversation_id,
+        request=request,
+        banner=banner,
+    )
+    return _encoder.encode(notification).decode()

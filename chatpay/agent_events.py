@@ -16,6 +16,8 @@ from chatpay.errors import BrokerUnavailable
 
 #: The durable topic exchange agent UIs and contact centres bind to.
 EXCHANGE = "chatpay.agent-events"
+#: AMQP header with the notification's per-agent sequence number (1, 2, 3… in commit order).
+SEQ_HEADER = "chatpay-seq"
 
 
 def routing_key(agent_id: str) -> str:
@@ -23,8 +25,8 @@ def routing_key(agent_id: str) -> str:
 
 
 class EventSink(Protocol):
-    def publish(self, agent_id: str, event_id: str, body: bytes) -> None:
-        """Publish one notification; return only once it is confirmed."""
+    def publish(self, agent_id: str, event_id: str, seq: int, body: bytes) -> None:
+        """Publish the agent's notification number ``seq``; return only once it is confirmed."""
 
 
 class AmqpEventSink:
@@ -44,7 +46,7 @@ class AmqpEventSink:
             self._local.conn, self._local.channel = conn, channel
         return channel
 
-    def publish(self, agent_id: str, event_id: str, body: bytes) -> None:
+    def publish(self, agent_id: str, event_id: str, seq: int, body: bytes) -> None:
         for attempt in range(2):
             try:
                 self._channel().basic_publish(
@@ -52,7 +54,10 @@ class AmqpEventSink:
                     routing_key(agent_id),
                     body,
                     pika.BasicProperties(
-                        delivery_mode=2, message_id=event_id, content_type="application/json"
+                        delivery_mode=2,
+                        message_id=event_id,
+                        content_type="application/json",
+                        headers={SEQ_HEADER: seq},
                     ),
                 )
                 return
@@ -69,7 +74,8 @@ class AmqpEventSink:
             conn.close()
 
 
-Subscriber = Callable[[str, bytes], None]
+#: ``callback(seq, event_id, body)``
+Subscriber = Callable[[int, str, bytes], None]
 
 
 class LocalEventHub:
@@ -79,14 +85,14 @@ class LocalEventHub:
         self._lock = threading.Lock()
         self._subscribers: dict[str, list[Subscriber]] = {}
 
-    def publish(self, agent_id: str, event_id: str, body: bytes) -> None:
+    def publish(self, agent_id: str, event_id: str, seq: int, body: bytes) -> None:
         with self._lock:
             subscribers = list(self._subscribers.get(agent_id, ()))
         for callback in subscribers:
-            callback(event_id, body)
+            callback(seq, event_id, body)
 
     def subscribe(self, agent_id: str, callback: Subscriber) -> Callable[[], None]:
-        """Call ``callback(event_id, body)`` for each of the agent's events; returns the unsubscriber."""
+        """Call ``callback(seq, event_id, body)`` for each of the agent's events; returns the unsubscriber."""
         with self._lock:
             self._subscribers.setdefault(agent_id, []).append(callback)
 

@@ -89,15 +89,15 @@ def gateway_app(
     """The gateway on RabbitMQ, or (``broker`` and ``hub`` given) on the in-process broker."""
     from chatpay.publisher import AmqpPublisher, InProcessPublisher, Publisher
     from gateway.app import build_gateway, create_app
-    from gateway.events import AmqpBridge, LocalBridge
+    from gateway.events import amqp_bridge, local_bridge
 
     publisher: Publisher
     if broker is not None and hub is not None:
-        publisher, bridge = InProcessPublisher(broker), LocalBridge(hub)
+        publisher, bridge = InProcessPublisher(broker), local_bridge(hub, store)
     else:
         assert settings.broker_url
         publisher = AmqpPublisher(settings.broker_url, queue_type=settings.queue_type)
-        bridge = AmqpBridge(settings.broker_url)  # type: ignore[assignment]
+        bridge = amqp_bridge(settings.broker_url, store)
     gateway = build_gateway(settings, store, publisher, bridge)
     extra: Sequence = ()
     if demo:

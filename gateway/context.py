@@ -74,12 +74,7 @@ class Gateway:
 
     async def read(self, fn: Callable[[Tx], T]) -> T:
         """Run a read-only query off the event loop."""
-
-        def run() -> T:
-            with self.store.read() as tx:
-                return fn(tx)
-
-        return await run_in_threadpool(run)
+        return await read_in_thread(self.store, fn)
 
     async def write(self, fn: Callable[[Tx], T]) -> T:
         def run() -> T:
@@ -87,6 +82,16 @@ class Gateway:
                 return fn(tx)
 
         return await run_in_threadpool(run)
+
+
+async def read_in_thread(store: Store, fn: Callable[[Tx], T]) -> T:
+    """Run ``fn`` in a read-only unit of work, off the event loop."""
+
+    def run() -> T:
+        with store.read() as tx:
+            return fn(tx)
+
+    return await run_in_threadpool(run)
 
 
 def gw(request: Request) -> Gateway:

@@ -206,7 +206,7 @@ def record_command(
 
 def prune(tx: Tx, *, inbox_before: int, events_before: int) -> None:
     tx.execute("DELETE FROM inbox WHERE at < ?", (inbox_before,))
-    tx.execute("DELETE FROM agent_events WHERE at < ?", (events_before,))
+    tx.execute("DELETE FROM agent_notifications WHERE at < ?", (events_before,))
 
 
 # ---- agents ------------------------------------------------------------------------------------
@@ -246,26 +246,56 @@ def set_focus(tx: Tx, agent_id: str, customer_id: str | None, at: int) -> None:
     )
 
 
-def insert_agent_event(tx: Tx, event_id: str, agent_id: str, at: int, body: str) -> str:
-    """Log a notification once; the body stored first (redelivery republishes the same bytes)."""
-    tx.execute(
-        "INSERT INTO agent_events (id, agent_id, at, body) VALUES (?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
-        (event_id, agent_id, at, body),
+def lock_notifications(tx: Tx, agent_id: str) -> int:
+    """Take the agent's notification lock until commit; the last sequence number handed out.
+
+    Sequence numbers are dense per agent and, because they are taken under this lock, also the
+    order in which the agent's notifications commit: whoever has seen number n can read 1…n.
+    """
+    row = tx.one(
+        "INSERT INTO agent_notification_heads (agent_id, seq) VALUES (?, 0) "
+        "ON CONFLICT (agent_id) DO UPDATE SET seq = agent_notification_heads.seq RETURNING seq",
+        (agent_id,),
     )
-    row = tx.one("SELECT body FROM agent_events WHERE id = ?", (event_id,))
     assert row is not None
-    return str(row["body"])
+    return int(row["seq"])
 
 
-def agent_events_after(tx: Tx, agent_id: str, last_event_id: str, limit: int) -> list[Row] | None:
-    """Events logged for the agent after ``last_event_id``; None when that id is unknown."""
-    anchor = tx.one("SELECT seq FROM agent_events WHERE id = ? AND agent_id = ?", (last_event_id, agent_id))
-    if anchor is None:
-        return None
-    return tx.all(
-        "SELECT id, body FROM agent_events WHERE agent_id = ? AND seq > ? ORDER BY seq LIMIT ?",
-        (agent_id, anchor["seq"], limit),
+def notification(tx: Tx, notification_id: str) -> Row | None:
+    return tx.one("SELECT seq, body FROM agent_notifications WHERE id = ?", (notification_id,))
+
+
+def append_notification(tx: Tx, agent_id: str, seq: int, notification_id: str, at: int, body: str) -> None:
+    """Log notification ``seq`` of the agent (under :func:`lock_notifications`, with seq = last + 1)."""
+    tx.execute(
+        "INSERT INTO agent_notifications (agent_id, seq, id, at, body) VALUES (?, ?, ?, ?, ?)",
+        (agent_id, seq, notification_id, at, body),
     )
+    tx.execute("UPDATE agent_notification_heads SET seq = ? WHERE agent_id = ?", (seq, agent_id))
+
+
+def notification_head(tx: Tx, agent_id: str) -> int:
+    """The agent's last sequence number (0 before its first notification)."""
+    row = tx.one("SELECT seq FROM agent_notification_heads WHERE agent_id = ?", (agent_id,))
+    return int(row["seq"]) if row else 0
+
+
+def notification_seq(tx: Tx, agent_id: str, notification_id: str) -> int | None:
+    """The sequence number of one of the agent's logged notifications; None when unknown or pruned."""
+    row = tx.one(
+        "SELECT seq FROM agent_notifications WHERE id = ? AND agent_id = ?", (notification_id, agent_id)
+    )
+    return int(row["seq"]) if row else None
+
+
+def notifications_between(tx: Tx, agent_id: str, after: int, before: int | None, limit: int) -> list[Row]:
+    """The agent's logged notifications with ``after < seq < before``, oldest first."""
+    sql = "SELECT seq, id, body FROM agent_notifications WHERE agent_id = ? AND seq > ?"
+    params: list[Any] = [agent_id, after]
+    if before is not None:
+        sql += " AND seq < ?"
+        params.append(before)
+    return tx.all(sql + " ORDER BY seq LIMIT ?", [*params, limit])
 
 
 def end_conversation(tx: Tx, conversation_id: str, at: int) -> None:

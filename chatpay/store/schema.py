@@ -74,15 +74,19 @@ CREATE TABLE IF NOT EXISTS agent_focus (
     customer_id TEXT,
     at BIGINT NOT NULL
 );
-CREATE TABLE IF NOT EXISTS agent_events (
-    seq {serial},
-    id TEXT NOT NULL UNIQUE,
-    agent_id TEXT NOT NULL,
-    at BIGINT NOT NULL,
-    body TEXT NOT NULL
+CREATE TABLE IF NOT EXISTS agent_notification_heads (
+    agent_id TEXT PRIMARY KEY,
+    seq BIGINT NOT NULL
 );
-CREATE INDEX IF NOT EXISTS agent_events_agent ON agent_events (agent_id, seq);
-CREATE INDEX IF NOT EXISTS agent_events_at ON agent_events (at);
+CREATE TABLE IF NOT EXISTS agent_notifications (
+    agent_id TEXT NOT NULL,
+    seq BIGINT NOT NULL,
+    id TEXT NOT NULL UNIQUE,
+    at BIGINT NOT NULL,
+    body TEXT NOT NULL,
+    PRIMARY KEY (agent_id, seq)
+);
+CREATE INDEX IF NOT EXISTS agent_notifications_at ON agent_notifications (at);
 CREATE TABLE IF NOT EXISTS ended_conversations (
     conversation_id TEXT PRIMARY KEY,
     at BIGINT NOT NULL

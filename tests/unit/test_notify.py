@@ -1,0 +1,133 @@
+"""The notify actor on a real SQLite store: one id, one body, one number per change, however often
+the change is delivered; the banner; focus ordering."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from actors import lifecycle, notify
+from actors.deps import Deps
+from chatpay import config, ids
+from chatpay.clock import now_ms
+from chatpay.store import open_store, repo
+from schemas import messages as m
+from schemas.cards import Envelope
+
+
+class Sink:
+    def __init__(self) -> None:
+        self.published: list[tuple[str, str, int, dict]] = []
+
+    def publish(self, agent_id: str, event_id: str, seq: int, body: bytes) -> None:
+        self.published.append((agent_id, event_id, seq, json.loads(body)))
+
+
+@pytest.fixture
+def deps(tmp_path: Path) -> Deps:
+    store = open_store(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    store.migrate()
+    settings = config.load(
+        {
+            "CHATPAY_CHAT_INBOUND_SECRET": "whsec_a",
+            "CHATPAY_CHAT_OUTBOUND_SECRET": "whsec_b",
+            "CHATPAY_AGENT_JWT_SECRET": "s",
+        }
+    )
+    sent: list = []
+    d = Deps(settings=settings, store=store, send=lambda msg, delay: sent.append(msg), events=Sink())
+    d.sent = sent  # type: ignore[attr-defined]
+    with store.write() as tx:
+        repo.put_agent_key(tx, "a-7", "k1", json.dumps({"kty": "EC"}), now_ms())
+    return d
+
+
+def changes(deps: Deps) -> list[m.RequestChanged]:
+    return [msg for msg in deps.sent if isinstance(msg, m.RequestChanged)]  # type: ignore[attr-defined]
+
+
+def create(deps: Deps) -> m.CreateRequest:
+    now = now_ms()
+    cmd = m.CreateRequest(
+        command_id="c:1",
+        request_id="pr_1",
+        agent_id="a-7",
+        conversation_id="c-1",
+        customer_id="cu-1",
+        amount=100,
+        currency="USD",
+        reason="r",
+        methods=["card"],
+        created_at=now,
+        expires_at=now + 60_000,
+        token=ids.new_token(),
+    )
+    lifecycle.handle(cmd, deps)
+    return cmd
+
+
+def submit(deps: Deps) -> None:
+    lifecycle.handle(
+        m.CardSealed(
+            command_id="v1",
+            request_id="pr_1",
+            card=m.MaskedCard(method="card", last4="1111", brand="visa", exp_month=1, exp_year=2031),
+            envelopes=[Envelope(kid="k1", suite="P256-SHA256-AES256GCM", ct="AAAA")],
+        ),
+        deps,
+    )
+
+
+def focus(deps: Deps, customer_id: str | None, at: int) -> None:
+    notify.handle(m.FocusChanged(command_id=f"f:{at}", agent_id="a-7", customer_id=customer_id, at=at), deps)
+
+
+def test_redelivery_gives_one_notification(deps):
+    """The lifecycle command and the notify message both delivered twice: one id, one number, one body."""
+    cmd = create(deps)
+    create_again = m.CreateRequest(**{f: getattr(cmd, f) for f in cmd.__struct_fields__})
+    lifecycle.handle(create_again, deps)
+    first, again = changes(deps)
+    assert first.event_id == again.event_id
+    notify.handle(first, deps)
+    notify.handle(again, deps)
+    (a1, id1, seq1, body1), (a2, id2, seq2, body2) = deps.events.published  # type: ignore[union-attr]
+    assert (a1, id1, seq1) == (a2, id2, seq2) == ("a-7", first.event_id, 1)
+    assert body1 == body2 and body1["id"] == first.event_id
+    with deps.store.read() as tx:
+        assert repo.notification_head(tx, "a-7") == 1
+        assert [r["id"] for r in repo.notifications_between(tx, "a-7", 0, None, 10)] == [first.event_id]
+
+
+def test_banner_is_decided_once(deps):
+    create(deps)
+    focus(deps, "cu-2", 1)
+    submit(deps)
+    (submitted,) = [c for c in changes(deps) if c.became_submitted]
+    notify.handle(submitted, deps)
+    focus(deps, "cu-1", 2)
+    notify.handle(submitted, deps)  # redelivered after the agent opened the profile: same body
+    bodies = [p[3] for p in deps.events.published]  # type: ignore[union-attr]
+    assert bodies[0] == bodies[1] and bodies[0]["banner"] is True
+
+
+def test_banner_only_when_focus_is_elsewhere(deps):
+    create(deps)
+    focus(deps, "cu-1", 5)
+    focus(deps, None, 3)  # older than the focus recorded: ignored
+    submit(deps)
+    (submitted,) = [c for c in changes(deps) if c.became_submitted]
+    notify.handle(submitted, deps)
+    assert deps.events.published[-1][3]["banner"] is False  # type: ignore[union-attr]
+
+
+def test_card_purge_is_not_a_new_submission(deps):
+    create(deps)
+    submit(deps)
+    deps.sent.clear()  # type: ignore[attr-defined]
+    lifecycle.handle(m.PurgeCard(command_id="purge:pr_1", request_id="pr_1"), deps)
+    (purged,) = changes(deps)
+    assert purged.request.status == "submitted" and purged.became_submitted is False
+    assert not [msg for msg in deps.sent if isinstance(msg, m.DeliverChatEvent)]  # type: ignore[attr-defined]
