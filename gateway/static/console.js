@@ -64,6 +64,8 @@ const state = {
   pendingCancel: null,
   cardTimer: null,
   composerKey: null, // Idempotency-Key of the request being confirmed
+  chatAfter: 0, // demo chat: last message seq shown
+  chatFor: null, // demo chat: conversation shown
 };
 
 // ---- small helpers ---------------------------------------------------------------------------
@@ -384,7 +386,7 @@ async function openCustomer(customerId, conversationId) {
   renderCustomers();
   renderProfile();
   $("profile-name").focus();
-  await Promise.all([setFocus(customerId), refreshProfile()]);
+  await Promise.all([setFocus(customerId), refreshProfile(), refreshChat()]);
 }
 
 async function closeCustomer() {
@@ -437,6 +439,7 @@ function renderProfile() {
   $("profile-sub").textContent = `Conversation ${open.conversation_id}`;
   const chatLink = $("profile-chat");
   chatLink.hidden = !state.demo;
+  $("chat-section").hidden = !state.demo;
   chatLink.href = `/demo/chat/${encodeURIComponent(open.conversation_id)}`;
   chatLink.setAttribute("aria-label", `Open the demo chat of ${open.customer_id} in a new tab`);
 
@@ -562,6 +565,54 @@ $("cancel-confirm").addEventListener("click", async () => {
   const request = state.pendingCancel;
   state.pendingCancel = null;
   if (request) await command(request, "cancel", "Request canceled.");
+});
+
+// ---- demo chat lines (only where the built-in demo chat runs) ------------------------------
+
+async function refreshChat() {
+  const open = state.open;
+  if (!state.demo || !open) return;
+  if (state.chatFor !== open.conversation_id) {
+    state.chatFor = open.conversation_id;
+    state.chatAfter = 0;
+    $("agent-chat").replaceChildren(h("p", { class: "empty", id: "agent-chat-empty", text: "No messages yet." }));
+  }
+  const feed = `/demo/chat/${encodeURIComponent(open.conversation_id)}/messages?after=${state.chatAfter}`;
+  const answer = await api(feed);
+  if (!answer.ok || state.chatFor !== open.conversation_id || !Array.isArray(answer.data)) return;
+  const log = $("agent-chat");
+  for (const message of answer.data) {
+    state.chatAfter = Math.max(state.chatAfter, message.seq);
+    if (message.type !== "chat.message") continue;
+    $("agent-chat-empty")?.remove();
+    const who = message.data.from === "agent" ? "agent" : "customer";
+    log.append(
+      h(
+        "div",
+        { class: `msg msg-${who}` },
+        h("p", { class: "bubble", text: message.data.text }),
+        h("p", { class: "meta", text: `${who === "agent" ? "You" : open.customer_id} · ${formatTime(message.occurred_at)}` }),
+      ),
+    );
+    log.scrollTop = log.scrollHeight;
+  }
+}
+
+setInterval(refreshChat, 1500);
+
+$("agent-chat-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const input = $("agent-chat-text");
+  const text = input.value.trim();
+  if (!text || !state.open) return;
+  input.value = "";
+  const path = `/demo/chat/${encodeURIComponent(state.open.conversation_id)}/messages`;
+  const answer = await api(path, { method: "POST", body: { from: "agent", text } });
+  if (!answer.ok) {
+    input.value = text;
+    toast(errorMessage(answer, "The message was not sent."));
+  }
+  refreshChat();
 });
 
 // ---- View Card -------------------------------------------------------------------------------

@@ -59,6 +59,19 @@ async def test_the_whole_story(browser: Browser, story: StoryServer) -> None:
         # Agent: sign in (token minted by the demo, card key made and registered), open the customer.
         agent = await sign_in(agent_ctx, story, agent_id, problems)
         await open_customer(agent, customer, conversation)
+
+        # A few chat lines first; a card number typed into the chat never reaches it.
+        chat = await open_chat(customer_ctx, story, conversation, problems)
+        await chat.get_by_label("Message").fill("Hi! Can I pay my order here? My card is 4111 1111 1111 1111")
+        await chat.get_by_role("button", name="Send").click()
+        redacted = "Hi! Can I pay my order here? My card is [card number removed]"
+        await expect(chat.get_by_text(redacted)).to_be_visible()
+        await expect(agent.get_by_role("log").get_by_text(redacted)).to_be_visible()
+        reply = "Sure, please use the secure form I am sending."
+        await agent.get_by_label("Message to the customer").fill(reply)
+        await agent.get_by_role("button", name="Send").click()
+        await expect(chat.get_by_text(reply)).to_be_visible()
+
         await request_payment(agent, "19.99", reason)
         card = request_card(agent, reason)
         await expect(card.get_by_text("WAITING FOR CUSTOMER")).to_be_visible()
@@ -67,7 +80,6 @@ async def test_the_whole_story(browser: Browser, story: StoryServer) -> None:
         await shot(agent, "story-01-console-request-sent-desktop")
 
         # Customer: the request is a chat message with Decline / Enter Payment.
-        chat = await open_chat(customer_ctx, story, conversation, problems)
         message = chat.locator("article.pay-msg").filter(has_text=reason)
         await expect(message.get_by_text("$19.99")).to_be_visible()
         await expect(message.get_by_role("button", name="Decline")).to_be_visible()
