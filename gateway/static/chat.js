@@ -34,20 +34,23 @@ function stickToBottom(work) {
   if (atBottom) log.scrollTop = log.scrollHeight;
 }
 
-function tokenPath(payUrl) {
+/** The pay link, only if it is an http(s) URL (anything else is not shown as a link). */
+function safePayUrl(payUrl) {
   try {
-    return new URL(payUrl, location.href).pathname; // "/pay/<token>"
+    const url = new URL(payUrl, location.href);
+    return url.protocol === "https:" || url.protocol === "http:" ? url : null;
   } catch {
     return null;
   }
 }
 
 function payCard(data) {
+  const payUrl = safePayUrl(data.pay_url);
   const outcome = h("p", { class: "outcome", role: "status" });
   const decline = h("button", { type: "button", class: "btn", text: "Decline" });
   const enter = h("a", {
     class: "btn btn-primary",
-    href: `${data.pay_url}#enter`,
+    href: payUrl ? `${payUrl.origin}${payUrl.pathname}#enter` : "#",
     target: "_blank",
     rel: "noopener noreferrer",
     text: "Enter Payment",
@@ -70,8 +73,8 @@ function payCard(data) {
     ),
   );
   decline.addEventListener("click", async () => {
-    const path = tokenPath(data.pay_url);
-    if (!path) return;
+    if (!payUrl) return;
+    const path = payUrl.pathname; // "/pay/<token>"
     decline.disabled = true;
     const answer = await api(`/v1${path}/decline`, { method: "POST" });
     if (answer.ok) {

@@ -66,6 +66,7 @@ const state = {
   composerKey: null, // Idempotency-Key of the request being confirmed
   chatAfter: 0, // demo chat: last message seq shown
   chatFor: null, // demo chat: conversation shown
+  copied: false, // a card detail was copied to the clipboard
 };
 
 // ---- small helpers ---------------------------------------------------------------------------
@@ -628,6 +629,7 @@ function copyButton(label, value) {
         const button = event.currentTarget;
         try {
           await navigator.clipboard.writeText(value);
+          state.copied = true;
           button.replaceChildren(icon("check"), "Copied");
         } catch {
           button.textContent = "Copy failed";
@@ -705,6 +707,11 @@ async function viewCard(request) {
 
 function closeCard() {
   clearTimeout(state.cardTimer);
+  if (state.copied) {
+    // Do not leave a card detail on the clipboard once its window is closed.
+    state.copied = false;
+    navigator.clipboard.writeText("").catch(() => {});
+  }
   $("card-fields").replaceChildren();
   $("card-error").textContent = "";
   const dialog = $("card-dialog");
@@ -712,7 +719,7 @@ function closeCard() {
 }
 
 $("card-close").addEventListener("click", closeCard);
-$("card-dialog").addEventListener("close", () => $("card-fields").replaceChildren());
+$("card-dialog").addEventListener("close", closeCard); // also Escape
 
 // ---- Composer --------------------------------------------------------------------------------
 

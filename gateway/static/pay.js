@@ -350,8 +350,7 @@ function tickExpiry() {
   const left = new Date(info.expires_at).getTime() - Date.now();
   el.expires.hidden = false;
   if (left <= 0) {
-    el.expiresText.textContent = "Expired";
-    refresh();
+    el.expiresText.textContent = "Expired"; // the next status check shows the expired page
     return;
   }
   el.expiresText.textContent = `Expires in ${formatDuration(left)}`;
