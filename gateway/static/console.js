@@ -630,24 +630,30 @@ function copyButton(label, value) {
         try {
           await navigator.clipboard.writeText(value);
           state.copied = true;
-          button.replaceChildren(icon("check"), "Copied");
+          button.replaceChildren(icon("check"), h("span", { class: "copy-text", text: "Copied" }));
+          toast(`${label[0].toUpperCase()}${label.slice(1)} copied.`);
         } catch {
-          button.textContent = "Copy failed";
+          button.replaceChildren(icon("x"), h("span", { class: "copy-text", text: "Copy failed" }));
         }
-        setTimeout(() => button.replaceChildren(icon("copy"), "Copy"), 1500);
+        setTimeout(() => button.replaceChildren(icon("copy"), h("span", { class: "copy-text", text: "Copy" })), 1500);
       },
     },
     icon("copy"),
-    "Copy",
+    h("span", { class: "copy-text", text: "Copy" }),
   );
 }
 
-function cardField(label, shown, value = shown) {
+function cardField(label, shown, value = shown, { nowrap = true } = {}) {
   return h(
     "div",
     { class: "card-field" },
     h("dt", { text: label }),
-    h("dd", {}, h("span", { class: "value", text: shown }), copyButton(label.toLowerCase(), value)),
+    h(
+      "dd",
+      {},
+      h("span", { class: nowrap ? "value nowrap" : "value", text: shown }),
+      copyButton(label.toLowerCase(), value),
+    ),
   );
 }
 
@@ -691,7 +697,7 @@ async function viewCard(request) {
     $("card-title").textContent = `Card · ${request.display_amount}`;
     fields.replaceChildren(
       cardField("Card number", formatCardNumber(card.number), card.number),
-      cardField("Name on card", card.name),
+      cardField("Name on card", card.name, card.name, { nowrap: false }),
       cardField("Expiry", `${month} / ${year.slice(-2)}`, `${month}/${year.slice(-2)}`),
       cardField("Security code", card.cvc),
     );
