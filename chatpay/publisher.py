@@ -24,6 +24,9 @@ log = logging.getLogger(__name__)
 
 #: Seconds to wait for RabbitMQ's publisher confirm before answering 503.
 CONFIRM_TIMEOUT = 5.0
+#: What aio-pika raises while RabbitMQ is away; aiormq signals a closed connection or channel with
+#: ``RuntimeError`` (``ChannelInvalidStateError``) while the robust connection reconnects.
+_BROKER_ERRORS = (TimeoutError, OSError, RuntimeError, aio_pika.exceptions.AMQPError)
 
 
 class Publisher(Protocol):
@@ -62,7 +65,7 @@ class AmqpPublisher:
                     self._conn = await aio_pika.connect_robust(self.url, timeout=CONFIRM_TIMEOUT)
                 channel = await self._conn.channel(publisher_confirms=True, on_return_raises=True)
                 await declare_topology(channel, self.queue_type)
-            except (TimeoutError, OSError, aio_pika.exceptions.AMQPError) as exc:
+            except _BROKER_ERRORS as exc:
                 raise BrokerUnavailable(f"RabbitMQ unavailable: {type(exc).__name__}") from None
             self._channel = channel
             return channel
@@ -85,12 +88,7 @@ class AmqpPublisher:
             )
         try:
             await asyncio.gather(*publishes)
-        except (
-            TimeoutError,
-            OSError,
-            aio_pika.exceptions.AMQPError,
-            aio_pika.exceptions.DeliveryError,
-        ) as exc:
+        except _BROKER_ERRORS as exc:
             raise BrokerUnavailable(f"publish not confirmed: {type(exc).__name__}") from None
 
     async def ping(self) -> None:
