@@ -67,6 +67,7 @@ const state = {
   chatAfter: 0, // demo chat: last message seq shown
   chatFor: null, // demo chat: conversation shown
   copied: false, // a card detail was copied to the clipboard
+  cardRequestId: null, // request whose card window is open
 };
 
 // ---- small helpers ---------------------------------------------------------------------------
@@ -134,6 +135,32 @@ function displayAmount(minor, currency) {
   } catch {
     return `${(minor / 10 ** exp).toFixed(exp)} ${currency}`;
   }
+}
+
+/**
+ * Re-render `container` with `children` without losing keyboard focus: a focused button is found
+ * again in the new content by its owner's data key and its text, and focused.
+ */
+function replaceKeepingFocus(container, children, ownerSelector, key) {
+  const active = document.activeElement;
+  let wanted = null;
+  if (active && container.contains(active)) {
+    const owner = active.closest(ownerSelector);
+    wanted = { id: owner?.dataset[key], text: active.textContent };
+  }
+  container.replaceChildren(...children);
+  if (!wanted) return;
+  let fallback = null;
+  for (const candidate of container.querySelectorAll("button, a")) {
+    const owner = candidate.closest(ownerSelector);
+    if (owner?.dataset[key] !== wanted.id) continue;
+    if (candidate.textContent === wanted.text) {
+      candidate.focus();
+      return;
+    }
+    if (candidate === owner) fallback = candidate; // the item itself, whose text changed
+  }
+  fallback?.focus();
 }
 
 // ---- sign in / out ---------------------------------------------------------------------------
@@ -340,8 +367,9 @@ function renderCustomers() {
   $("customer-count").textContent = String(count);
   $("customer-count").setAttribute("aria-label", `${count} customer${count === 1 ? "" : "s"}`);
   $("customers-empty").hidden = count > 0;
-  list.replaceChildren(
-    ...state.customers.map((customer) => {
+  replaceKeepingFocus(
+    list,
+    state.customers.map((customer) => {
       const last = latest(customer.requests);
       const current = state.open?.customer_id === customer.customer_id;
       return h(
@@ -370,6 +398,8 @@ function renderCustomers() {
         ),
       );
     }),
+    "[data-customer]",
+    "customer",
   );
 }
 
@@ -447,7 +477,7 @@ function renderProfile() {
   const active = state.requests.filter((r) => !FINAL.has(r.status));
   const recent = state.requests.filter((r) => FINAL.has(r.status)).slice(0, 3);
   const shown = [...active, ...recent];
-  $("requests").replaceChildren(...shown.map(requestCard));
+  replaceKeepingFocus($("requests"), shown.map(requestCard), "[data-request]", "request");
   $("requests-empty").hidden = shown.length > 0;
 
   const byId = new Map(state.requests.map((r) => [r.id, r]));
@@ -658,6 +688,7 @@ function cardField(label, shown, value = shown, { nowrap = true } = {}) {
 }
 
 async function viewCard(request) {
+  state.cardRequestId = request.id;
   const dialog = $("card-dialog");
   const fields = $("card-fields");
   const error = $("card-error");
@@ -722,6 +753,12 @@ function closeCard() {
   $("card-error").textContent = "";
   const dialog = $("card-dialog");
   if (dialog.open) dialog.close();
+  // The list was re-rendered while the window was open: put focus back on this request's View Card.
+  const id = state.cardRequestId;
+  state.cardRequestId = null;
+  const owner = id && [...document.querySelectorAll("#requests [data-request]")].find((a) => a.dataset.request === id);
+  const back = owner && [...owner.querySelectorAll("button")].find((b) => b.textContent === "View Card");
+  back?.focus();
 }
 
 $("card-close").addEventListener("click", closeCard);

@@ -159,6 +159,7 @@ async def test_the_whole_story(browser: Browser, story: StoryServer) -> None:
         await agent.evaluate("navigator.clipboard.writeText('')")
         await dialog.get_by_role("button", name="Close").click()
         await expect(dialog).to_be_hidden()
+        await expect(card.get_by_role("button", name="View Card")).to_be_focused()
         assert await agent.locator("#card-fields").inner_text() == ""
         await expect(entry.locator(".dot")).to_be_hidden()  # viewed: no more green dot
 
