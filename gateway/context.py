@@ -73,7 +73,14 @@ class Gateway:
     submits: RateLimiter = dataclasses.field(default_factory=lambda: RateLimiter(10, 3600))
 
     async def read(self, fn: Callable[[Tx], T]) -> T:
-        """Run a read-only query off the event loop."""
+        """Run a read-only query: inline on SQLite, in a worker thread on PostgreSQL.
+
+        SQLite readers in WAL mode never wait for writers and a lookup takes microseconds, less
+        than the hop to a thread (py-spy: the hop was a third of the chat endpoint's time).
+        """
+        if self.store.dialect == "sqlite":
+            with self.store.read() as tx:
+                return fn(tx)
         return await read_in_thread(self.store, fn)
 
     async def write(self, fn: Callable[[Tx], T]) -> T:
