@@ -1,17 +1,21 @@
 """What must happen after a request changes: outbound chat events and agent notifications.
 
-A pure function of the changed request, so a redelivered command can emit it again safely:
-every message here has an id derived from the change, and its consumer drops duplicates.
+Called inside the transaction that makes the change. Every message has an id derived from the
+change, so a redelivered command can emit it again safely and its consumer drops duplicates. The
+agent notification is also logged in that transaction (an outbox, idempotent by id): the agent's
+notification numbers then follow the order of the changes themselves, and a notification exists
+even if the process dies before it is published.
 """
 
 from __future__ import annotations
 
 import msgspec
 
+from actors import notify
 from chatpay import ids
 from chatpay.clock import rfc3339
 from chatpay.resources import resource
-from chatpay.store import Row
+from chatpay.store import Row, Tx
 from schemas.chat import OutboundChatEvent
 from schemas.messages import DeliverChatEvent, RequestChanged
 from schemas.status import Status
@@ -37,6 +41,7 @@ def pay_url(public_url: str, token: str) -> str:
 
 
 def followups(
+    tx: Tx,
     row: Row,
     *,
     seq: int,
@@ -46,18 +51,17 @@ def followups(
     token: str | None = None,
 ) -> list[msgspec.Struct]:
     """The messages a change (timeline entry ``seq`` of request ``row``) sends."""
-    out: list[msgspec.Struct] = []
     status = Status(row["status"])
     is_status_change = event not in NOT_STATUS_CHANGES
-    out.append(
-        RequestChanged(
-            event_id="ev_" + ids.derived("timeline", row["id"], str(seq)),
-            type="customer.opened_payment_form" if event == CUSTOMER_OPENED else "payment_request.updated",
-            at=at,
-            request=resource(row),
-            became_submitted=is_status_change and status is Status.SUBMITTED,
-        )
+    change = RequestChanged(
+        event_id="ev_" + ids.derived("timeline", row["id"], str(seq)),
+        type="customer.opened_payment_form" if event == CUSTOMER_OPENED else "payment_request.updated",
+        at=at,
+        request=resource(row),
+        became_submitted=is_status_change and status is Status.SUBMITTED,
     )
+    notify.record(tx, change)
+    out: list[msgspec.Struct] = [change]
     kind = OUTBOUND_TYPE.get(status) if is_status_change else None
     if kind is not None and (status is not Status.SENDING or token is not None):
         out.append(

@@ -151,7 +151,7 @@ def _create(cmd: m.CreateRequest, deps: Deps) -> list[msgspec.Struct]:
         seq = repo.add_timeline(tx, row, at=now, status=status.value, event=event)
         repo.record_command(tx, cmd.command_id, now, request_id=cmd.request_id, timeline_seq=seq)
         return followups(
-            row, seq=seq, at=now, event=event, public_url=deps.settings.public_url, token=cmd.token
+            tx, row, seq=seq, at=now, event=event, public_url=deps.settings.public_url, token=cmd.token
         )
 
 
@@ -212,7 +212,7 @@ def _change(
         seq = repo.add_timeline(tx, row, at=now, status=target.value, event=event)
         repo.record_command(tx, cmd.command_id, now, request_id=row["id"], timeline_seq=seq)
         return implied + followups(
-            row, seq=seq, at=now, event=event, public_url=deps.settings.public_url, token=token
+            tx, row, seq=seq, at=now, event=event, public_url=deps.settings.public_url, token=token
         )
 
 
@@ -248,7 +248,7 @@ def _note(
             row = _get(tx, row["id"])
         seq = repo.add_timeline(tx, row, at=now, status=row["status"], event=event)
         repo.record_command(tx, cmd.command_id, now, request_id=row["id"], timeline_seq=seq)
-        return implied + followups(row, seq=seq, at=now, event=event, public_url=deps.settings.public_url)
+        return implied + followups(tx, row, seq=seq, at=now, event=event, public_url=deps.settings.public_url)
 
 
 def _link_used(tx: Tx, row: Row, now: int, deps: Deps) -> tuple[Row, list[msgspec.Struct]]:
@@ -267,7 +267,7 @@ def _link_used(tx: Tx, row: Row, now: int, deps: Deps) -> tuple[Row, list[msgspe
         raise LostRace(f"{row['id']} changed concurrently")
     row = changed
     seq = repo.add_timeline(tx, row, at=now, status=Status.WAITING_FOR_CUSTOMER.value, event="delivered")
-    return row, followups(row, seq=seq, at=now, event="delivered", public_url=deps.settings.public_url)
+    return row, followups(tx, row, seq=seq, at=now, event="delivered", public_url=deps.settings.public_url)
 
 
 def _purge(deps: Deps, cmd: m.PurgeCard) -> list[msgspec.Struct]:
@@ -281,7 +281,7 @@ def _purge(deps: Deps, cmd: m.PurgeCard) -> list[msgspec.Struct]:
         repo.update_fields(tx, row["id"], card_purged_at=now)
         row = _get(tx, row["id"])
         seq = repo.add_timeline(tx, row, at=now, status=row["status"], event="card_purged")
-        return followups(row, seq=seq, at=now, event="card_purged", public_url=deps.settings.public_url)
+        return followups(tx, row, seq=seq, at=now, event="card_purged", public_url=deps.settings.public_url)
 
 
 def _replay(tx: Tx, seen: Row, deps: Deps, *, token: str | None = None) -> list[msgspec.Struct]:
@@ -297,6 +297,7 @@ def _replay(tx: Tx, seen: Row, deps: Deps, *, token: str | None = None) -> list[
         # twice): the pay link already sent carries the stored one; never send a dead link.
         token = None
     return followups(
+        tx,
         row,
         seq=entry["seq"],
         at=entry["at"],

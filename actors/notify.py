@@ -1,10 +1,11 @@
 """The notify actor: agent notifications (API.md §8), focus and the banner.
 
 Each change becomes one notification whose id is derived from the change (its timeline entry).
-It is logged once, numbered 1, 2, 3… per agent under a per-agent lock (so the numbers are also the
-commit order: the SSE bridge fills gaps and drops repeats with them), and published to the
-``chatpay.agent-events`` topic exchange with confirms. A redelivered change republishes the logged
-bytes under the logged number, so consumers see one id, one body.
+:func:`record` logs it in the transaction of the change itself (``actors/followups.py``),
+numbered 1, 2, 3… per agent under a per-agent lock, so the numbers follow the order of the
+changes and of their commits; the SSE bridge fills gaps and drops repeats with them. The actor
+then publishes the logged bytes under the logged number to the ``chatpay.agent-events`` topic
+exchange with confirms; a redelivered change publishes the same id, number and body again.
 """
 
 from __future__ import annotations
@@ -33,18 +34,28 @@ def handle(cmd: NotifyCommand, deps: Deps) -> None:
                     repo.record_command(tx, cmd.command_id, cmd.at)
 
 
+def record(tx: Tx, change: RequestChanged) -> tuple[int, str]:
+    """Log the notification of ``change`` unless it is logged already; its (number, body)."""
+    agent_id = change.request.agent_id
+    last = repo.lock_notifications(tx, agent_id)
+    logged = repo.notification(tx, change.event_id)
+    if logged is not None:
+        return int(logged["seq"]), str(logged["body"])
+    body = _render(tx, change)
+    repo.append_notification(tx, agent_id, last + 1, change.event_id, change.at, body)
+    return last + 1, body
+
+
 def _notify(cmd: RequestChanged, deps: Deps) -> None:
-    agent_id = cmd.request.agent_id
-    with deps.store.write() as tx:
-        last = repo.lock_notifications(tx, agent_id)
+    with deps.store.read() as tx:
         logged = repo.notification(tx, cmd.event_id)
-        if logged is not None:
-            seq, body = int(logged["seq"]), str(logged["body"])
-        else:
-            seq, body = last + 1, _render(tx, cmd)
-            repo.append_notification(tx, agent_id, seq, cmd.event_id, cmd.at, body)
+    if logged is not None:
+        seq, body = int(logged["seq"]), str(logged["body"])
+    else:  # recorded with the change, unless that was long ago and the log was pruned since
+        with deps.store.write() as tx:
+            seq, body = record(tx, cmd)
     if deps.events is not None:
-        deps.events.publish(agent_id, cmd.event_id, seq, body.encode())
+        deps.events.publish(cmd.request.agent_id, cmd.event_id, seq, body.encode())
 
 
 def _render(tx: Tx, cmd: RequestChanged) -> str:

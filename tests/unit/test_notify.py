@@ -131,3 +131,21 @@ def test_card_purge_is_not_a_new_submission(deps):
     (purged,) = changes(deps)
     assert purged.request.status == "submitted" and purged.became_submitted is False
     assert not [msg for msg in deps.sent if isinstance(msg, m.DeliverChatEvent)]  # type: ignore[attr-defined]
+
+
+def test_numbers_follow_the_changes_not_the_order_notify_runs_in(deps):
+    """Logged with the change: two notify threads racing cannot swap a card view and a completion."""
+    create(deps)
+    submit(deps)
+    lifecycle.handle(m.CardViewed(command_id="view", request_id="pr_1", agent_id="a-7"), deps)
+    lifecycle.handle(m.CompleteRequest(command_id="done", request_id="pr_1", agent_id="a-7"), deps)
+    for change in reversed(changes(deps)):
+        notify.handle(change, deps)
+    published = deps.events.published  # type: ignore[union-attr]
+    assert [(seq, body["request"]["status"]) for _, _, seq, body in published] == [
+        (5, "completed"),
+        (4, "submitted"),  # card viewed
+        (3, "submitted"),
+        (2, "waiting_for_customer"),  # implied by the card arriving while sending
+        (1, "sending"),
+    ]
