@@ -58,6 +58,8 @@ CONNECTION_BUFFER = 1000
 PAGE = 500
 #: Seconds before a failed log read is tried again.
 RETRY_READ = 1.0
+#: How the bridge's connection is named in RabbitMQ's management tools.
+CONNECTION_NAME = "chatpay gateway agent events"
 #: Seconds to wait for RabbitMQ (connect, bind, unbind).
 BROKER_TIMEOUT = 5.0
 #: Milliseconds browsers wait before reconnecting (each stream picks one in this range: no stampede).
@@ -271,6 +273,7 @@ class EventBridge:
 
     def _restored(self) -> None:
         """The broker channel came back: bind every agent again, then catch up from the log."""
+        log.info("agent events: broker channel restored; rebinding %d agents", len(self._feeds))
         self._spawn(self._rebind())
 
     async def _rebind(self) -> None:
@@ -324,7 +327,10 @@ class AmqpTransport:
             try:
                 if self._conn is None:
                     self._conn = await aio_pika.connect_robust(
-                        self.url, timeout=BROKER_TIMEOUT, reconnect_interval=1
+                        self.url,
+                        timeout=BROKER_TIMEOUT,
+                        reconnect_interval=1,
+                        client_properties={"connection_name": CONNECTION_NAME},
                     )
                 channel: AbstractRobustChannel = await self._conn.channel()
                 await channel.declare_exchange(EXCHANGE, aio_pika.ExchangeType.TOPIC, durable=True)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import socket
 import threading
 import time
+from collections.abc import Iterator
 from typing import Any
+from urllib.parse import urlsplit
 
-import httpx
 import pika
 
 from chatpay.agent_events import EXCHANGE, SEQ_HEADER, routing_key
@@ -63,43 +66,56 @@ class _Collector:
 
 
 class SseStream(_Collector):
-    """``GET /v1/agents/me/events`` read by a background thread; ``items`` are the parsed ``data``."""
+    """``GET /v1/agents/me/events`` over a plain socket read by a background thread (so that
+    :meth:`close` really drops the connection); ``items`` are the parsed ``data``, ``ids`` the ids."""
 
     def __init__(self, base_url: str, token: str, *, last_event_id: str | None = None) -> None:
         super().__init__()
         self.ids: list[str] = []
-        self.status: int | None = None
         self.ended = threading.Event()
-        headers = {"authorization": f"Bearer {token}", "accept": "text/event-stream"}
-        if last_event_id:
-            headers["last-event-id"] = last_event_id
-        self._client = httpx.Client(base_url=base_url, timeout=httpx.Timeout(10.0, read=None))
-        self._opened = threading.Event()
-        self._thread = threading.Thread(target=self._run, args=(headers,), daemon=True)
+        parts = urlsplit(base_url)
+        self._sock = socket.create_connection((parts.hostname, parts.port), timeout=10)
+        headers = [
+            "GET /v1/agents/me/events HTTP/1.1",
+            f"host: {parts.netloc}",
+            f"authorization: Bearer {token}",
+            "accept: text/event-stream",
+            *([f"last-event-id: {last_event_id}"] if last_event_id else []),
+        ]
+        self._sock.sendall(("\r\n".join(headers) + "\r\n\r\n").encode())
+        self._body = self._sock.makefile("rb")
+        status = self._body.readline().split()
+        while self._body.readline() not in (b"\r\n", b""):
+            pass
+        assert status[1:2] == [b"200"], f"event stream answered {status}"
+        self._sock.settimeout(None)
+        self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
-        if not self._opened.wait(15):
-            raise TimeoutError("the event stream did not open")
-        assert self.status == 200, f"event stream answered {self.status}"
 
-    def _run(self, headers: dict[str, str]) -> None:
+    def _lines(self) -> Iterator[str]:
+        """The body's lines (chunked transfer encoding undone)."""
+        pending = b""
+        while size := int(self._body.readline().strip() or b"0", 16):
+            pending += self._body.read(size)
+            self._body.readline()
+            *lines, pending = pending.split(b"\n")
+            yield from (line.decode() for line in lines)
+
+    def _run(self) -> None:
+        event_id, data = "", []
         try:
-            with self._client.stream("GET", "/v1/agents/me/events", headers=headers) as resp:
-                self.status = resp.status_code
-                self._opened.set()
-                event_id, data = "", []
-                for line in resp.iter_lines():
-                    if line.startswith("id:"):
-                        event_id = line[3:].strip()
-                    elif line.startswith("data:"):
-                        data.append(line[5:].strip())
-                    elif not line and data:
-                        self.ids.append(event_id)
-                        self.add(json.loads("\n".join(data)))
-                        event_id, data = "", []
-        except httpx.HTTPError:
+            for line in self._lines():
+                if line.startswith("id:"):
+                    event_id = line[3:].strip()
+                elif line.startswith("data:"):
+                    data.append(line[5:].strip())
+                elif not line and data:
+                    self.ids.append(event_id)
+                    self.add(json.loads("\n".join(data)))
+                    event_id, data = "", []
+        except (OSError, ValueError):
             pass  # closed by close(), or the server went away
         finally:
-            self._opened.set()
             self.ended.set()
 
     @property
@@ -108,8 +124,11 @@ class SseStream(_Collector):
 
     def close(self) -> None:
         """Drop the connection (as a browser losing the network would)."""
-        self._client.close()
+        with contextlib.suppress(OSError):
+            self._sock.shutdown(socket.SHUT_RDWR)
         self.ended.wait(10)
+        self._body.close()
+        self._sock.close()
 
 
 class AmqpTap(_Collector):
