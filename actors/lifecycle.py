@@ -26,12 +26,26 @@ from schemas.status import Status, can_move
 log = logging.getLogger("chatpay.lifecycle")
 
 
+#: Times a command that lost a compare-and-set is run again at once (then Dramatiq retries it).
+RACE_RERUNS = 3
+
+
 class LostRace(ChatpayError):
-    """The row changed between read and compare-and-set; the command is retried."""
+    """The row changed between read and compare-and-set; the command is run again."""
 
 
 def handle(cmd: m.LifecycleCommand, deps: Deps) -> None:
-    deps.emit(*_run(cmd, deps))
+    # Run again at once on a fresh read: the other change is committed, and a Dramatiq retry would
+    # wait its backoff (>= 100 ms; on PostgreSQL a webhook outcome racing the customer's submit
+    # lost ~4% of the time and put 230 ms on the p99 of submit -> agent event).
+    for attempt in range(RACE_RERUNS + 1):
+        try:
+            messages = _run(cmd, deps)
+            break
+        except LostRace:
+            if attempt == RACE_RERUNS:
+                raise
+    deps.emit(*messages)
 
 
 def _run(cmd: m.LifecycleCommand, deps: Deps) -> list[msgspec.Struct]:

@@ -149,3 +149,20 @@ def test_numbers_follow_the_changes_not_the_order_notify_runs_in(deps):
         (2, "waiting_for_customer"),  # implied by the card arriving while sending
         (1, "sending"),
     ]
+
+
+def test_a_lost_race_runs_again_at_once(deps, monkeypatch):
+    """A compare-and-set lost to a concurrent change is run again on a fresh read, not after a
+    Dramatiq retry backoff (that put 230 ms on the p99 of submit -> agent event on PostgreSQL)."""
+    create(deps)
+    transition, lost = repo.transition, []
+
+    def racing(*args, **kwargs):
+        if not lost:
+            lost.append(True)
+            return None
+        return transition(*args, **kwargs)
+
+    monkeypatch.setattr(repo, "transition", racing)
+    lifecycle.handle(m.CancelRequest(command_id="cancel", request_id="pr_1", agent_id="a-7"), deps)
+    assert lost and [c.request.status for c in changes(deps)] == ["sending", "canceled"]
