@@ -288,6 +288,9 @@ def _purge(deps: Deps, cmd: m.PurgeCard) -> list[msgspec.Struct]:
     """Delete the sealed card at ``available_until`` (completion and cancel purge on their own)."""
     now = now_ms()
     with deps.store.write() as tx:
+        seen = repo.seen_command(tx, cmd.command_id)
+        if seen is not None:
+            return _replay(tx, seen, deps)
         row = repo.get_request(tx, cmd.request_id)
         if row is None or row["card_purged_at"] is not None:
             return []
@@ -295,6 +298,7 @@ def _purge(deps: Deps, cmd: m.PurgeCard) -> list[msgspec.Struct]:
         repo.update_fields(tx, row["id"], card_purged_at=now)
         row = _get(tx, row["id"])
         seq = repo.add_timeline(tx, row, at=now, status=row["status"], event="card_purged")
+        repo.record_command(tx, cmd.command_id, now, request_id=row["id"], timeline_seq=seq)
         return followups(tx, row, seq=seq, at=now, event="card_purged", public_url=deps.settings.public_url)
 
 

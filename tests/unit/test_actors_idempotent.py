@@ -316,3 +316,33 @@ def test_notify(deps):
     twice(deps, notify.handle, focus)
     with deps.store.read() as tx:
         assert repo.focus_of(tx, AGENT)["customer_id"] == "cu-1"
+
+
+class Crash(Exception):
+    """The worker dies after the commit, before its follow-ups are out."""
+
+
+def crash_then_redeliver(d: Deps, message: m.LifecycleCommand) -> None:
+    """Run ``message`` with a ``send`` that crashes, then again: the redelivery emits what was lost."""
+    lost: list[msgspec.Struct] = []
+
+    def crash(follow_up: msgspec.Struct, delay_ms: int | None) -> None:
+        lost.append(follow_up)
+        raise Crash
+
+    with pytest.raises(Crash):
+        lifecycle.handle(message, Deps(settings=d.settings, store=d.store, send=crash))
+    d.recorder.take()  # type: ignore[attr-defined]
+    lifecycle.handle(message, d)
+    resent, _ = d.recorder.take()  # type: ignore[attr-defined]
+    assert lost and lost[0] in resent, f"{type(message).__name__}: follow-ups lost in the crash"
+
+
+def test_follow_ups_lost_in_a_crash_are_sent_on_redelivery(deps):
+    crash_then_redeliver(deps, create(deps, "pr_13"))
+    crash_then_redeliver(deps, delivered("pr_13", 1))
+    crash_then_redeliver(deps, m.FormOpened(command_id="open-13", request_id="pr_13"))
+    crash_then_redeliver(deps, sealed_card(deps, "pr_13"))
+    crash_then_redeliver(deps, m.CardViewed(command_id="view-13", request_id="pr_13", agent_id=AGENT))
+    crash_then_redeliver(deps, m.PurgeCard(command_id="purge:pr_13", request_id="pr_13"))
+    crash_then_redeliver(deps, m.CancelRequest(command_id="cancel-13", request_id="pr_13", agent_id=AGENT))
