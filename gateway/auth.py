@@ -14,6 +14,11 @@ JWT_LEEWAY = 30
 
 def agent_id(request: Request, secret: str, *, allow_query: bool = False) -> str:
     """The ``sub`` of a valid agent JWT, or 401."""
+    return agent_claims(request, secret, allow_query=allow_query)[0]
+
+
+def agent_claims(request: Request, secret: str, *, allow_query: bool = False) -> tuple[str, int]:
+    """``(sub, exp)`` of a valid agent JWT, or 401."""
     header = request.headers.get("authorization", "")
     token = header[7:].strip() if header[:7].lower() == "bearer " else ""
     if not token and allow_query:
@@ -37,7 +42,7 @@ def agent_id(request: Request, secret: str, *, allow_query: bool = False) -> str
     sub = claims.get("sub")
     if not isinstance(sub, str) or not sub or len(sub) > 128:
         raise ApiError("unauthorized", "The agent token has no valid subject.")
-    return sub
+    return sub, int(claims["exp"])
 
 
 def verify_chat_signature(webhook: Webhook, body: bytes, request: Request) -> str:

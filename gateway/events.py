@@ -26,6 +26,7 @@ import collections
 import dataclasses
 import logging
 import random
+import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Protocol
@@ -431,7 +432,7 @@ class _EventStream(StreamingResponse):
 
 async def stream(request: Request) -> Response:
     g = gw(request)
-    agent = auth.agent_id(request, g.settings.agent_jwt_secret, allow_query=True)
+    agent, expires = auth.agent_claims(request, g.settings.agent_jwt_secret, allow_query=True)
     last_id = request.headers.get("last-event-id") or request.query_params.get("last_event_id")
     after: int | None = None  # no Last-Event-ID: only what happens from now on
     if last_id:
@@ -454,8 +455,9 @@ async def stream(request: Request) -> Response:
             replayed = int(rows[-1]["seq"])
         # Another gateway process may have been ahead of this one: never send what the browser has.
         seen = max(replayed, sub.start)
-        while True:
-            batch = await sub.next(KEEPALIVE)
+        # Until the token expires: then the browser reconnects, with a fresh token or into a 401.
+        while (left := expires + auth.JWT_LEEWAY - time.time()) > 0:
+            batch = await sub.next(min(KEEPALIVE, left))
             if batch is None:
                 return  # fell too far behind: the browser reconnects with Last-Event-ID
             yield b"".join(_frame(e) for e in batch if e[0] > seen) if batch else b": keepalive\n\n"

@@ -33,6 +33,11 @@ def test_auth(deploy):
             assert resp.status_code == 200
             assert resp.headers["content-type"].startswith("text/event-stream")
             assert next(resp.iter_lines()).startswith("retry: ")
+    secret = d.env["CHATPAY_AGENT_JWT_SECRET"]
+    expiring = jwt.encode({"sub": "a-7", "exp": int(time.time()) - 27}, secret, algorithm="HS256")
+    stream = SseStream(d.url, expiring)  # accepted within the leeway…
+    assert stream.ended.wait(10)  # …and ended when that runs out
+    stream.close()
 
 
 def test_resume_with_last_event_id(deploy):
