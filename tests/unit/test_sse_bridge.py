@@ -159,3 +159,27 @@ async def test_agents_are_kept_apart(bridge, store):
     transport(bridge).deliver("a-7", log(store, "a-7", 1)[0])
     assert await received(a7, 1) == [1]
     assert await a8.next(0.05) == []
+
+
+async def test_gap_that_cannot_be_filled_restarts_the_streams(bridge, store, monkeypatch):
+    """The log is unreachable and events pile up behind a gap: the streams end (and replay on
+    reconnection) instead of holding events forever; the next subscriber starts afresh."""
+    from chatpay.errors import StoreUnavailable
+
+    monkeypatch.setattr(events, "CONNECTION_BUFFER", 3)
+    monkeypatch.setattr(events, "RETRY_READ", 0.01)
+    sub = await bridge.subscribe("a-7")
+    logged = log(store, "a-7", 6)
+    read = events.read_in_thread
+
+    async def down(*args, **kwargs):
+        raise StoreUnavailable("down")
+
+    monkeypatch.setattr(events, "read_in_thread", down)
+    for event in logged[1:]:  # 1 never comes
+        transport(bridge).deliver("a-7", event)
+    assert await sub.next(1) is None
+    monkeypatch.setattr(events, "read_in_thread", read)
+    bridge.unsubscribe(sub)
+    again = await bridge.subscribe("a-7")
+    assert again.start == 6
