@@ -34,6 +34,7 @@ def handle(cmd: EndConversation, deps: Deps) -> None:
     with deps.store.write() as tx:
         if repo.seen_command(tx, cmd.command_id) is None:
             repo.record_command(tx, cmd.command_id, now_ms())
+        repo.lock_conversation(tx, cmd.conversation_id)
         repo.end_conversation(tx, cmd.conversation_id, cmd.at)
         rows = repo.open_requests_in_conversation(tx, cmd.conversation_id)
     deps.emit(

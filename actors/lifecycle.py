@@ -132,6 +132,7 @@ def _create(cmd: m.CreateRequest, deps: Deps) -> list[msgspec.Struct]:
         if seen is not None:
             return _replay(tx, seen, deps, token=cmd.token)
         status, error = Status.SENDING, None
+        repo.lock_conversation(tx, cmd.conversation_id)
         if repo.conversation_ended(tx, cmd.conversation_id):
             status = Status.EXPIRED
         elif not repo.has_agent_key(tx, cmd.agent_id):

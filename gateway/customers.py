@@ -95,6 +95,13 @@ async def submit(request: Request) -> Response:
             headers={"retry-after": str(max(1, int(wait)))},
         )
     _require_waiting(row, "pay")
+    if not await g.read(lambda tx: repo.has_agent_key(tx, row["agent_id"])):
+        # Nobody could open the card: take nothing rather than accept a card that would be dropped.
+        raise ApiError(
+            "unavailable",
+            "Card details cannot be received right now; try again in a few minutes.",
+            headers={"retry-after": "60"},
+        )
     body = await read_json(request, api.SubmitPayment)
     method = body.method
     plaintext = _checked_plaintext(body, row["methods"].split(","))

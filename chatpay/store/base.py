@@ -22,6 +22,13 @@ class Tx(abc.ABC):
     def all(self, sql: str, params: Params = ()) -> list[Row]:
         """Every row of a query, as dicts."""
 
+    def lock(self, key: str) -> None:
+        """Serialise with other transactions taking the same key, until this one ends.
+
+        SQLite runs one writer at a time already; PostgreSQL takes a transaction advisory lock.
+        """
+        return None
+
     def one(self, sql: str, params: Params = ()) -> Row | None:
         """The first row of a query, or ``None``."""
         rows = self.all(sql, params)

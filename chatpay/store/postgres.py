@@ -36,6 +36,9 @@ class PgTx(Tx):
     def all(self, sql: str, params: Params = ()) -> list[Row]:
         return list(self._conn.execute(_pg(sql), params).fetchall())
 
+    def lock(self, key: str) -> None:
+        self._conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (key,))
+
 
 class PostgresStore(Store):
     dialect = "postgresql"

@@ -298,6 +298,11 @@ def notifications_between(tx: Tx, agent_id: str, after: int, before: int | None,
     return tx.all(sql + " ORDER BY seq LIMIT ?", [*params, limit])
 
 
+def lock_conversation(tx: Tx, conversation_id: str) -> None:
+    """Order a conversation's end against creates in it (neither may miss the other)."""
+    tx.lock("conversation:" + conversation_id)
+
+
 def end_conversation(tx: Tx, conversation_id: str, at: int) -> None:
     tx.execute(
         "INSERT INTO ended_conversations (conversation_id, at) VALUES (?, ?) "
