@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
+from schemas.status import ACTIVE, EXPIRABLE, Status
+
 _TABLES = """
 CREATE TABLE IF NOT EXISTS payment_requests (
     id TEXT PRIMARY KEY,
@@ -30,12 +34,12 @@ CREATE TABLE IF NOT EXISTS payment_requests (
     card_purged_at BIGINT
 );
 CREATE INDEX IF NOT EXISTS pr_due ON payment_requests (expires_at)
-    WHERE status IN ('sending', 'waiting_for_customer', 'failed');
+    WHERE status IN ({expirable});
 CREATE INDEX IF NOT EXISTS pr_card_due ON payment_requests (card_available_until)
     WHERE card_available_until IS NOT NULL AND card_purged_at IS NULL;
 CREATE INDEX IF NOT EXISTS pr_agent ON payment_requests (agent_id, created_at, id);
 CREATE INDEX IF NOT EXISTS pr_agent_active ON payment_requests (agent_id, customer_id)
-    WHERE status IN ('sending', 'waiting_for_customer', 'failed', 'submitted');
+    WHERE status IN ({active});
 CREATE INDEX IF NOT EXISTS pr_conversation ON payment_requests (conversation_id);
 CREATE TABLE IF NOT EXISTS card_envelopes (
     request_id TEXT NOT NULL,
@@ -99,7 +103,16 @@ _SERIAL = {
 }
 
 
+def status_list(statuses: Iterable[Status]) -> str:
+    """``'a', 'b'``: a status set as SQL literals (from the state machine, never from input)."""
+    return ", ".join(f"'{s.value}'" for s in sorted(statuses))
+
+
 def statements(dialect: str) -> list[str]:
     """The DDL statements for ``dialect``, in order."""
-    ddl = _TABLES.replace("{serial}", _SERIAL[dialect])
+    ddl = (
+        _TABLES.replace("{serial}", _SERIAL[dialect])
+        .replace("{expirable}", status_list(EXPIRABLE))
+        .replace("{active}", status_list(ACTIVE))
+    )
     return [s.strip() for s in ddl.split(";") if s.strip()]
