@@ -1,7 +1,8 @@
 """The SSE bridge (API.md §4 ``/v1/agents/me/events``): agent notifications to browsers.
 
-The notify actor numbers each agent's notifications 1, 2, 3… in commit order (``chatpay-seq``
-header; see ``actors/notify.py``). That number makes delivery exact:
+Each agent's notifications are numbered 1, 2, 3… in the order of the changes they report (logged in
+the transaction of the change; ``actors/notify.py``); the number travels in the ``chatpay-seq``
+header. That number makes delivery exact:
 
 - Per agent with an open stream, this process keeps one *feed*. Over RabbitMQ the feeds share one
   exclusive queue per gateway process, bound to ``agent.<id>`` while the agent has a feed; no queue,
