@@ -8,7 +8,7 @@ from typing import Any
 import dramatiq
 from dramatiq.brokers.rabbitmq import RabbitmqBroker, dq_name, xq_name
 from dramatiq.brokers.stub import StubBroker
-from dramatiq.middleware import CurrentMessage
+from dramatiq.middleware import CurrentMessage, Retries
 
 from chatpay.config import Settings
 from chatpay.messaging import MsgspecEncoder
@@ -33,6 +33,28 @@ class ChatpayRabbitmqBroker(RabbitmqBroker):
         return queue_arguments(queue_name.removesuffix(".DQ"), self.queue_type)
 
 
+class DeadLetterOnFailedRetry(Retries):
+    """Dramatiq's retries, but a retry that cannot be enqueued dead-letters the message.
+
+    Stock Dramatiq logs the failed enqueue and then acks the message: it would be lost when the
+    broker drops a connection at that moment. Failing it instead nacks it into ``<queue>.XQ``.
+    """
+
+    def after_process_message(
+        self,
+        broker: dramatiq.Broker,
+        message: Any,
+        *,
+        result: Any = None,
+        exception: BaseException | None = None,
+    ) -> None:
+        try:
+            super().after_process_message(broker, message, result=result, exception=exception)
+        except Exception:
+            message.fail()
+            raise
+
+
 def make_broker(settings: Settings) -> dramatiq.Broker:
     """Create the broker and make it, and the msgspec encoder, Dramatiq's globals."""
     dramatiq.set_encoder(MsgspecEncoder())
@@ -46,6 +68,9 @@ def make_broker(settings: Settings) -> dramatiq.Broker:
             confirm_delivery=True,
             queue_type=settings.queue_type,
         )
+    for i, middleware in enumerate(broker.middleware):
+        if type(middleware) is Retries:
+            broker.middleware[i] = DeadLetterOnFailedRetry()
     broker.add_middleware(CurrentMessage())
     dramatiq.set_broker(broker)
     # Dramatiq logs message arguments at DEBUG: keep its loggers at INFO or above.

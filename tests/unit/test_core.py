@@ -130,3 +130,32 @@ def test_embedded_environment_generates_and_keeps_secrets(tmp_path):
 def test_validation_errors_name_the_field(text, field, code):
     error = validation_field(text)
     assert (error.field, error.code) == (field, code)
+
+
+def test_a_retry_that_cannot_be_enqueued_dead_letters_the_message(monkeypatch):
+    from dramatiq.broker import MessageProxy
+    from dramatiq.errors import ConnectionClosed
+
+    from chatpay.broker import DeadLetterOnFailedRetry, make_broker
+
+    settings = config.load(
+        {
+            "CHATPAY_CHAT_INBOUND_SECRET": "whsec_a",
+            "CHATPAY_CHAT_OUTBOUND_SECRET": "whsec_b",
+            "CHATPAY_AGENT_JWT_SECRET": "s",
+        }
+    )
+    broker = make_broker(settings)
+    retries = next(mw for mw in broker.middleware if isinstance(mw, DeadLetterOnFailedRetry))
+
+    @dramatiq.actor(broker=broker, actor_name="flaky", queue_name="flaky", max_retries=3)
+    def flaky() -> None: ...
+
+    def refuse(*args, **kwargs):
+        raise ConnectionClosed(OSError("broker gone"))
+
+    monkeypatch.setattr(broker, "enqueue", refuse)
+    proxy = MessageProxy(flaky.message())
+    with pytest.raises(ConnectionClosed):
+        retries.after_process_message(broker, proxy, exception=RuntimeError("transient"))
+    assert proxy.failed
