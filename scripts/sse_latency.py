@@ -48,7 +48,7 @@ def main() -> int:
             bench = [sys.executable, "-m", "chatpay.cli", "bench", "flows", "--url", d.url]
             bench += ["--sink-port", str(sink_port), "--flows", str(args.flows)]
             bench += ["--concurrency", str(args.concurrency), "--json"]
-            out = subprocess.run(bench, env=d.env, capture_output=True, text=True, check=True).stdout  # noqa: S603
+            out = subprocess.run(bench, env=d.env, capture_output=True, text=True, check=True).stdout
         finally:
             d.stop()
             services.delete_vhost(vhost, container)
