@@ -46,6 +46,11 @@ def main() -> int:
     parser.add_argument("--database", choices=["sqlite", "postgresql"], default="sqlite")
     parser.add_argument("--threads", type=int, default=16)
     parser.add_argument("--gateway-workers", type=int, default=1)
+    parser.add_argument(
+        "--no-worker",
+        action="store_true",
+        help="stop the actors after start-up (ingest alone: events stay queued)",
+    )
     args = parser.parse_args(own)
     with services.rabbitmq() as (amqp, container), tempfile.TemporaryDirectory() as tmp:
         vhost = services.fresh_vhost(amqp, container)
@@ -76,7 +81,12 @@ def main() -> int:
                     "gateway", ["gateway", "--port", str(d.port), "--workers", str(args.gateway_workers)]
                 )
                 d.wait_ready()
-            procs = {"worker": d.workers[0].pid, "gateway": d.gateway.pid if d.gateway else 0}
+            if args.no_worker:
+                d.workers[0].terminate()
+                d.workers[0].wait(15)
+            procs = {"gateway": d.gateway.pid if d.gateway else 0}
+            if not args.no_worker:
+                procs["worker"] = d.workers[0].pid
             rabbit = rabbitmq_pid()
             if rabbit:
                 procs["rabbitmq"] = rabbit
@@ -101,7 +111,7 @@ def main() -> int:
     result["layout"] = {
         "database": args.database,
         "gateway_workers": args.gateway_workers,
-        "worker_processes": 1,
+        "worker_processes": 0 if args.no_worker else 1,
         "worker_threads": args.threads,
     }
     result["cpu_ms_per_unit"] = {k: round(v * 1000 / units, 2) for k, v in spent.items()}
