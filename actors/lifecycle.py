@@ -19,6 +19,7 @@ from actors.followups import CARD_VIEWED, CUSTOMER_OPENED, followups
 from chatpay import ids
 from chatpay.clock import now_ms
 from chatpay.errors import ChatpayError
+from chatpay.resources import new_request_row
 from chatpay.store import Row, Tx, repo
 from schemas import messages as m
 from schemas.status import Status, can_move
@@ -137,27 +138,7 @@ def _create(cmd: m.CreateRequest, deps: Deps) -> list[msgspec.Struct]:
             status = Status.EXPIRED
         elif not repo.has_agent_key(tx, cmd.agent_id):
             status, error = Status.FAILED, "agent_key_required"
-        inserted = repo.insert_request(
-            tx,
-            {
-                "id": cmd.request_id,
-                "agent_id": cmd.agent_id,
-                "conversation_id": cmd.conversation_id,
-                "customer_id": cmd.customer_id,
-                "amount": cmd.amount,
-                "currency": cmd.currency,
-                "reason": cmd.reason,
-                "methods": ",".join(cmd.methods),
-                "status": status.value,
-                "version": 1,
-                "created_at": cmd.created_at,
-                "updated_at": now,
-                "expires_at": cmd.expires_at,
-                "token_hash": ids.token_hash(cmd.token),
-                "delivery_attempts": 0,
-                "delivery_last_error": error,
-            },
-        )
+        inserted = repo.insert_request(tx, new_request_row(cmd, status=status, updated_at=now, error=error))
         if not inserted:  # same idempotency key, another command: the first one stands
             repo.record_command(tx, cmd.command_id, now, request_id=cmd.request_id)
             return []

@@ -3,10 +3,44 @@
 from __future__ import annotations
 
 from chatpay.clock import rfc3339
+from chatpay.ids import token_hash
 from chatpay.money import display_amount
 from chatpay.store import Row
 from schemas.api import CardOut, DeliveryOut, PaymentRequestOut
+from schemas.messages import CreateRequest
 from schemas.status import LABELS, Status
+
+
+def new_request_row(
+    cmd: CreateRequest,
+    *,
+    status: Status = Status.SENDING,
+    updated_at: int | None = None,
+    error: str | None = None,
+) -> Row:
+    """The row a create command makes (inserted by the lifecycle, echoed by the gateway's 202)."""
+    return {
+        "id": cmd.request_id,
+        "agent_id": cmd.agent_id,
+        "conversation_id": cmd.conversation_id,
+        "customer_id": cmd.customer_id,
+        "amount": cmd.amount,
+        "currency": cmd.currency,
+        "reason": cmd.reason,
+        "methods": ",".join(cmd.methods),
+        "status": status.value,
+        "version": 1,
+        "created_at": cmd.created_at,
+        "updated_at": updated_at or cmd.created_at,
+        "expires_at": cmd.expires_at,
+        "token_hash": token_hash(cmd.token),
+        "delivery_attempts": 0,
+        "delivery_last_error": error,
+        "card_method": None,
+        "card_viewed_at": None,
+        "card_purged_at": None,
+        "card_available_until": None,
+    }
 
 
 def card_of(row: Row) -> CardOut | None:

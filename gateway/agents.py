@@ -13,7 +13,7 @@ from starlette.routing import Route
 
 from chatpay import ids, sealing
 from chatpay.clock import now_ms
-from chatpay.resources import card_of, resource
+from chatpay.resources import card_of, new_request_row, resource
 from chatpay.store import Row, repo
 from gateway import auth
 from gateway.context import Gateway, gw
@@ -113,32 +113,7 @@ async def create(request: Request) -> Response:
         token=ids.new_token(),
     )
     await g.publisher.publish(cmd)
-    return json_response(resource(_row_of(cmd)), 202)
-
-
-def _row_of(cmd: m.CreateRequest) -> Row:
-    """The row the lifecycle will insert for ``cmd`` (for the 202 answer)."""
-    return {
-        "id": cmd.request_id,
-        "agent_id": cmd.agent_id,
-        "conversation_id": cmd.conversation_id,
-        "customer_id": cmd.customer_id,
-        "amount": cmd.amount,
-        "currency": cmd.currency,
-        "reason": cmd.reason,
-        "methods": ",".join(cmd.methods),
-        "status": Status.SENDING.value,
-        "version": 1,
-        "created_at": cmd.created_at,
-        "updated_at": cmd.created_at,
-        "expires_at": cmd.expires_at,
-        "delivery_attempts": 0,
-        "delivery_last_error": None,
-        "card_method": None,
-        "card_viewed_at": None,
-        "card_purged_at": None,
-        "card_available_until": None,
-    }
+    return json_response(resource(new_request_row(cmd)), 202)
 
 
 async def get_one(request: Request) -> Response:

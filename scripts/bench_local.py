@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -38,33 +39,28 @@ def rabbitmq_pid() -> int | None:
     return int(out[0]) if out else None
 
 
-def main() -> int:
-    argv = sys.argv[1:]
-    bench_args = argv[argv.index("--") + 1 :] if "--" in argv else ["flows"]
-    own = argv[: argv.index("--")] if "--" in argv else argv
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--database", choices=["sqlite", "postgresql"], default="sqlite")
-    parser.add_argument("--threads", type=int, default=16)
-    parser.add_argument("--gateway-workers", type=int, default=1)
-    parser.add_argument(
-        "--no-worker",
-        action="store_true",
-        help="stop the actors after start-up (ingest alone: events stay queued)",
-    )
-    args = parser.parse_args(own)
+def run_bench(
+    bench_args: list[str],
+    *,
+    database: str = "sqlite",
+    threads: int = 16,
+    gateway_workers: int = 1,
+    no_worker: bool = False,
+) -> dict[str, Any]:
+    """Start a fresh deployment, run ``chatpay bench BENCH_ARGS --json`` against it; its result."""
     with services.rabbitmq() as (amqp, container), tempfile.TemporaryDirectory() as tmp:
         vhost = services.fresh_vhost(amqp, container)
-        database, pg_server = f"sqlite:///{tmp}/chatpay.db", None
-        if args.database == "postgresql":
+        database_url, pg_server = f"sqlite:///{tmp}/chatpay.db", None
+        if database == "postgresql":
             pg_server = services.postgres().__enter__()
-            database = services.fresh_postgres_database(pg_server)
+            database_url = services.fresh_postgres_database(pg_server)
         sink_port = free_port()
         d = Deployment(
             Path(tmp),
             broker_url=vhost,
-            database_url=database,
+            database_url=database_url,
             webhook_url=f"http://127.0.0.1:{sink_port}/",
-            worker_threads=args.threads,
+            worker_threads=threads,
             env={
                 "CHATPAY_DELIVERY_BACKOFF": "1",
                 "CHATPAY_DELIVERY_DEADLINE": "120",
@@ -73,19 +69,19 @@ def main() -> int:
         )
         try:
             d.start()
-            if args.gateway_workers > 1:
+            if gateway_workers > 1:
                 assert d.gateway is not None
                 d.gateway.terminate()
                 d.gateway.wait(10)
                 d.gateway = d._spawn(
-                    "gateway", ["gateway", "--port", str(d.port), "--workers", str(args.gateway_workers)]
+                    "gateway", ["gateway", "--port", str(d.port), "--workers", str(gateway_workers)]
                 )
                 d.wait_ready()
-            if args.no_worker:
+            if no_worker:
                 d.workers[0].terminate()
                 d.workers[0].wait(15)
             procs = {"gateway": d.gateway.pid if d.gateway else 0}
-            if not args.no_worker:
+            if not no_worker:
                 procs["worker"] = d.workers[0].pid
             rabbit = rabbitmq_pid()
             if rabbit:
@@ -105,16 +101,40 @@ def main() -> int:
             d.stop()
             services.delete_vhost(vhost, container)
             if pg_server is not None:
-                services.drop_postgres_database(pg_server, database)
+                services.drop_postgres_database(pg_server, database_url)
     result = json.loads(out.strip().splitlines()[-1])
     units = result.get("flows") or result.get("accepted") or 1
     result["layout"] = {
-        "database": args.database,
-        "gateway_workers": args.gateway_workers,
-        "worker_processes": 0 if args.no_worker else 1,
-        "worker_threads": args.threads,
+        "database": database,
+        "gateway_workers": gateway_workers,
+        "worker_processes": 0 if no_worker else 1,
+        "worker_threads": threads,
     }
     result["cpu_ms_per_unit"] = {k: round(v * 1000 / units, 2) for k, v in spent.items()}
+    return result
+
+
+def main() -> int:
+    argv = sys.argv[1:]
+    bench_args = argv[argv.index("--") + 1 :] if "--" in argv else ["flows"]
+    own = argv[: argv.index("--")] if "--" in argv else argv
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--database", choices=["sqlite", "postgresql"], default="sqlite")
+    parser.add_argument("--threads", type=int, default=16)
+    parser.add_argument("--gateway-workers", type=int, default=1)
+    parser.add_argument(
+        "--no-worker",
+        action="store_true",
+        help="stop the actors after start-up (ingest alone: events stay queued)",
+    )
+    args = parser.parse_args(own)
+    result = run_bench(
+        bench_args,
+        database=args.database,
+        threads=args.threads,
+        gateway_workers=args.gateway_workers,
+        no_worker=args.no_worker,
+    )
     print(json.dumps(result))
     return 0 if result.get("errors", 1) == 0 else 1
 

@@ -14,16 +14,12 @@ Usage (RabbitMQ and PostgreSQL as in tests/support/services.py, or CHATPAY_TEST_
 from __future__ import annotations
 
 import argparse
-import json
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.support import services
-from tests.support.deployment import Deployment, free_port
+from scripts.bench_local import run_bench
 
 
 def main() -> int:
@@ -32,29 +28,9 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=1)
     parser.add_argument("--database", choices=["sqlite", "postgresql"], default="sqlite")
     args = parser.parse_args()
-    with services.rabbitmq() as (amqp, container), tempfile.TemporaryDirectory() as tmp:
-        vhost = services.fresh_vhost(amqp, container)
-        database = f"sqlite:///{tmp}/chatpay.db"
-        pg_server = None
-        if args.database == "postgresql":
-            pg_server = services.postgres().__enter__()
-            database = services.fresh_postgres_database(pg_server)
-        sink_port = free_port()
-        d = Deployment(
-            Path(tmp), broker_url=vhost, database_url=database, webhook_url=f"http://127.0.0.1:{sink_port}/"
-        )
-        try:
-            d.start()
-            bench = [sys.executable, "-m", "chatpay.cli", "bench", "flows", "--url", d.url]
-            bench += ["--sink-port", str(sink_port), "--flows", str(args.flows)]
-            bench += ["--concurrency", str(args.concurrency), "--json"]
-            out = subprocess.run(bench, env=d.env, capture_output=True, text=True, check=True).stdout
-        finally:
-            d.stop()
-            services.delete_vhost(vhost, container)
-            if pg_server is not None:
-                services.drop_postgres_database(pg_server, database)
-    result = json.loads(out.strip().splitlines()[-1])
+    result = run_bench(
+        ["flows", "--flows", str(args.flows), "--concurrency", str(args.concurrency)], database=args.database
+    )
     hop = result["hops"]["submit_to_agent_event"]
     print(
         f"submit -> agent SSE event over {result['flows']} flows ({result['errors']} errors, "

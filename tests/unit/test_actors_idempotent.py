@@ -7,7 +7,6 @@ ids; same content wherever the content is a pure function of the change).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -18,13 +17,14 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from actors import delivery, expiry, lifecycle, notify, vault
 from actors.deps import Deps
-from chatpay import config, ids, sealing
+from chatpay import ids, sealing
 from chatpay.clock import now_ms
-from chatpay.store import open_store, repo
+from chatpay.store import repo
 from schemas import messages as m
 from schemas.cards import Envelope
 from schemas.chat import OutboundChatEvent
 from tests.support.sink import ChatSink
+from tests.support.units import SECRETS, give_key, sqlite_store, unit_settings
 
 AGENT = "a-7"
 CARD = {
@@ -59,7 +59,7 @@ class Recorder:
 
 @pytest.fixture
 def sink() -> Iterator[ChatSink]:
-    chat = ChatSink("whsec_" + "QUJD" * 8)
+    chat = ChatSink(SECRETS["CHATPAY_CHAT_OUTBOUND_SECRET"])
     yield chat
     chat.close()
 
@@ -72,23 +72,15 @@ def agent_key() -> ec.EllipticCurvePrivateKey:
 @pytest.fixture
 def deps(tmp_path: Path, sink: ChatSink, agent_key: ec.EllipticCurvePrivateKey) -> Iterator[Deps]:
     private, public = sealing.generate_vault_keys(tmp_path / "keys")
-    settings = config.load(
-        {
-            "CHATPAY_CHAT_INBOUND_SECRET": "whsec_" + "QUJD" * 8,
-            "CHATPAY_CHAT_OUTBOUND_SECRET": "whsec_" + "QUJD" * 8,
-            "CHATPAY_AGENT_JWT_SECRET": "s",
-            "CHATPAY_CHAT_WEBHOOK_URL": sink.url,
-            "CHATPAY_VAULT_PUBLIC_KEY": str(public),
-            "CHATPAY_VAULT_PRIVATE_KEY": str(private),
-            "CHATPAY_DELIVERY_BACKOFF": "0.05",
-        }
+    settings = unit_settings(
+        CHATPAY_CHAT_WEBHOOK_URL=sink.url,
+        CHATPAY_VAULT_PUBLIC_KEY=str(public),
+        CHATPAY_VAULT_PRIVATE_KEY=str(private),
+        CHATPAY_DELIVERY_BACKOFF="0.05",
     )
-    store = open_store(f"sqlite:///{tmp_path / 'db.sqlite'}")
-    store.migrate()
+    store = sqlite_store(tmp_path)
     recorder = Recorder()
-    with store.write() as tx:
-        jwk = sealing.public_key_to_jwk(agent_key.public_key())
-        repo.put_agent_key(tx, AGENT, "device-1", json.dumps(jwk), now_ms())
+    give_key(store, AGENT, "device-1", sealing.public_key_to_jwk(agent_key.public_key()))
     d = Deps(settings=settings, store=store, send=recorder.send, events=recorder)
     d.recorder = recorder  # type: ignore[attr-defined]
     yield d

@@ -2,36 +2,24 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 
 from actors import lifecycle
 from actors.deps import Deps
-from chatpay import config, ids
+from chatpay import ids
 from chatpay.clock import now_ms
-from chatpay.store import open_store, repo
+from chatpay.store import repo
 from schemas import messages as m
 from schemas.cards import Envelope
+from tests.support.units import give_key, recording_deps
 
 
 @pytest.fixture
 def deps(tmp_path: Path) -> Deps:
-    store = open_store(f"sqlite:///{tmp_path / 'db.sqlite'}")
-    store.migrate()
-    settings = config.load(
-        {
-            "CHATPAY_CHAT_INBOUND_SECRET": "whsec_a",
-            "CHATPAY_CHAT_OUTBOUND_SECRET": "whsec_b",
-            "CHATPAY_AGENT_JWT_SECRET": "s",
-        }
-    )
-    sent: list = []
-    d = Deps(settings=settings, store=store, send=lambda msg, delay: sent.append(msg))
-    d.sent = sent  # type: ignore[attr-defined]
-    with store.write() as tx:
-        repo.put_agent_key(tx, "a-7", "k1", json.dumps({"kty": "EC"}), now_ms())
+    d = recording_deps(tmp_path)
+    give_key(d.store, "a-7")
     return d
 
 
