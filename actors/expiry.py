@@ -94,6 +94,7 @@ class Sweeper:
         for message in messages:
             self.deps.emit(message)
             self._sent[message.command_id] = mono
+        self.deps.store.scrub()
         if mono - self._last_prune > PRUNE_EVERY:
             self._last_prune = mono
             with self.deps.store.write() as tx:

@@ -51,6 +51,10 @@ class Store(abc.ABC):
     def try_leader_lock(self, name: str) -> bool:
         """Take (or keep) a process-wide leadership lock; False while another process holds it."""
 
+    def scrub(self) -> None:
+        """Make deleted rows unrecoverable from the database files (see :class:`SqliteStore`)."""
+        return None
+
     @abc.abstractmethod
     def ping(self) -> None:
         """Raise when the database cannot be reached."""
