@@ -153,3 +153,55 @@ def test_no_card_data_anywhere(deploy):
     # The search itself works: the patterns find what they are meant to.
     sample = f'{{"number": "{CARDS[2][0]}", "name": "{NAME}", "cvc": "{CARDS[2][3]}"}}'.encode()
     assert len(leaks("sample", sample)) == 5
+
+
+#: A gift card whose number and PIN occur nowhere by chance (the PIN is searched as a value).
+GIFT = {"number": "QX-7730 5518 2264", "pin": "804417"}
+GIFT_PATTERNS = [
+    re.compile(rb"QX-?7730 ?5518 ?2264", re.I),
+    re.compile(rb"""["']804417["']"""),
+    re.compile(rb"pin\W{0,8}804417", re.I),
+]
+
+
+def test_no_card_data_over_200_flows(deploy):
+    """200 concurrent flows of cards and gift cards: PAN, CVC, name and PIN appear nowhere."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    d = deploy(worker_threads=8)
+    vhost = spy_on(d)
+    agent = d.agent()
+
+    def flow(i: int) -> None:
+        gift = i % 4 == 3
+        rid = agent.create(conversation_id=f"c-flow-{i}", methods=["card", "gift_card"])["id"]
+        token = d.sink.token(rid, timeout=60)
+        typed, _, _, cvc = CARDS[i % 3]
+        body = (
+            {"method": "gift_card", "gift_card": GIFT}
+            if gift
+            else {"method": "card", "card": card(typed, cvc)}
+        )
+        with d.customer() as customer:
+            assert customer.post(f"/v1/pay/{token}/submit", json=body).status_code == 202
+        agent.wait(rid, "submitted", timeout=60)
+        opened = agent.open_card(rid)
+        assert opened.get("pin" if gift else "cvc") == (GIFT["pin"] if gift else cvc)
+        assert agent.action(rid, "complete").status_code == 202
+
+    try:
+        with ThreadPoolExecutor(8) as pool:
+            list(pool.map(flow, range(200)))
+    finally:
+        rabbitmqctl("trace_off", "-p", vhost)
+    seen = [(f"RabbitMQ message {n}", m) for n, m in enumerate(read_spy(d))]
+    seen += [(f"chat webhook {e['id']}", repr(e).encode()) for e in d.sink.attempts]
+    seen += list(database_dump(d).items())
+    d.stop()
+    seen.append(("gateway and worker logs", d.logs().encode()))
+    found = [hit for where, data in seen for hit in leaks(where, data)]
+    found += [f"{where}: {p.pattern!r}" for where, data in seen for p in GIFT_PATTERNS if p.search(data)]
+    assert found == []
+    assert sum(1 for where, _ in seen if where.startswith("RabbitMQ")) > 200 * 10
+    sample = f'{{"number": "{GIFT["number"]}", "pin": "{GIFT["pin"]}"}}'.encode()
+    assert all(p.search(sample) for p in GIFT_PATTERNS[:2])
