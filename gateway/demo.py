@@ -20,7 +20,7 @@ import re
 import secrets
 from collections import OrderedDict, deque
 from collections.abc import Iterator
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 import jwt
 import msgspec
@@ -30,6 +30,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from gateway.http import ApiError, error_response, read_json, read_limited
+
 log = logging.getLogger(__name__)
 
 #: Conversations the demo chat remembers; the least recently written one is forgotten first.
@@ -38,8 +40,7 @@ MAX_CONVERSATIONS = 1000
 MAX_MESSAGES = 200
 #: Messages one ``GET …/messages`` answers with at most.
 PAGE_SIZE = 100
-#: Largest request body the demo endpoints read, in bytes (API.md §2 allows 64 KiB).
-MAX_BODY = 64 * 1024
+T = TypeVar("T")
 #: Lifetime of a demo agent token, in seconds.
 TOKEN_TTL = 12 * 3600
 #: Longest chat line kept, in characters.
@@ -109,27 +110,18 @@ class ChatLog:
         return len(self._conversations)
 
 
-def _error(status: int, code: str, message: str) -> JSONResponse:
-    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+def _error(status: int, code: str, message: str) -> Response:
+    return error_response(ApiError(code, message, http_status=status))
 
 
-async def _body(request: Request) -> bytes | None:
-    """The body, or None when it is larger than :data:`MAX_BODY`."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY:
-        return None
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def _is_json(request: Request) -> bool:
-    return request.headers.get("content-type", "").split(";")[0].strip().lower() == "application/json"
+async def _read(request: Request, type_: type[T], hint: str) -> T | Response:
+    """The JSON body as ``type_``, or the 400/413/415/422 answer (``hint`` says what to send)."""
+    try:
+        return await read_json(request, type_)
+    except ApiError as exc:
+        if exc.code == "invalid_request":
+            exc = ApiError("invalid_request", hint)
+        return error_response(exc)
 
 
 def demo_routes(
@@ -140,9 +132,10 @@ def demo_routes(
     chats = ChatLog() if chat_log is None else chat_log
 
     async def receive_event(request: Request) -> Response:
-        body = await _body(request)
-        if body is None:
-            return _error(413, "payload_too_large", "The body is larger than 64 KiB.")
+        try:
+            body = await read_limited(request)
+        except ApiError as exc:
+            return error_response(exc)
         try:
             webhook.verify(body, dict(request.headers), json_parse=False)
         except (WebhookVerificationError, ValueError):  # ValueError: malformed header or non-UTF-8 body
@@ -180,17 +173,9 @@ def demo_routes(
         conversation_id = request.path_params["conversation_id"]
         if not _ID_RE.match(conversation_id):
             return _error(404, "not_found", "No such conversation.")
-        if not _is_json(request):
-            return _error(415, "unsupported_media_type", "Send application/json.")
-        body = await _body(request)
-        if body is None:
-            return _error(413, "payload_too_large", "The body is larger than 64 KiB.")
-        try:
-            line = msgspec.json.decode(body, type=TextIn)
-        except msgspec.ValidationError:
-            return _error(422, "invalid_request", 'Send {"from": "customer" or "agent", "text": "…"}.')
-        except msgspec.DecodeError:
-            return _error(400, "invalid_request", "The body is not valid JSON.")
+        line = await _read(request, TextIn, 'Send {"from": "customer" or "agent", "text": "…"}.')
+        if isinstance(line, Response):
+            return line
         text = redact_card_numbers(line.text.strip())
         if not text:
             return _error(422, "invalid_request", "The text is empty.")
@@ -206,17 +191,9 @@ def demo_routes(
         return JSONResponse(kept, status_code=201)
 
     async def mint_token(request: Request) -> Response:
-        if not _is_json(request):
-            return _error(415, "unsupported_media_type", "Send application/json.")
-        body = await _body(request)
-        if body is None:
-            return _error(413, "payload_too_large", "The body is larger than 64 KiB.")
-        try:
-            wanted = msgspec.json.decode(body, type=TokenIn)
-        except msgspec.ValidationError:
-            return _error(422, "invalid_request", "agent_id must be 1 to 128 letters, digits or ._:@-")
-        except msgspec.DecodeError:
-            return _error(400, "invalid_request", "The body is not valid JSON.")
+        wanted = await _read(request, TokenIn, "agent_id must be 1 to 128 letters, digits or ._:@-")
+        if isinstance(wanted, Response):
+            return wanted
         now = int(dt.datetime.now(dt.UTC).timestamp())
         token = jwt.encode(
             {"sub": wanted.agent_id, "iat": now, "exp": now + TOKEN_TTL}, agent_jwt_secret, algorithm="HS256"
