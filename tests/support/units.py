@@ -10,7 +10,10 @@ from actors.deps import Deps
 from chatpay import config
 from chatpay.clock import now_ms
 from chatpay.config import Settings
+from chatpay.ids import new_token
 from chatpay.store import Store, open_store, repo
+from schemas.cards import Envelope
+from schemas.messages import CardSealed, CreateRequest, MaskedCard
 
 #: Test-only secrets (Standard Webhooks secrets are ``whsec_`` + base64).
 SECRETS = {
@@ -47,3 +50,41 @@ def recording_deps(tmp_path: Path, *, events: Any = None, **env: str) -> Deps:
     )
     deps.sent = sent  # type: ignore[attr-defined]
     return deps
+
+
+def create_command(
+    request_id: str = "pr_1", *, agent_id: str = "a-7", conversation_id: str = "c-1", token: str | None = None
+) -> CreateRequest:
+    """A create for a one-minute request paid by card."""
+    now = now_ms()
+    return CreateRequest(
+        command_id=f"create:{request_id}",
+        request_id=request_id,
+        agent_id=agent_id,
+        conversation_id=conversation_id,
+        customer_id="cu-1",
+        amount=1999,
+        currency="USD",
+        reason="Order #4411",
+        methods=["card"],
+        created_at=now,
+        expires_at=now + 60_000,
+        token=token or new_token(),
+    )
+
+
+def card_sealed(request_id: str = "pr_1") -> CardSealed:
+    """What the vault hands the lifecycle for a Visa ending 1111 (a placeholder envelope)."""
+    return CardSealed(
+        command_id=f"vault:{request_id}",
+        request_id=request_id,
+        card=MaskedCard(method="card", last4="1111", brand="visa", exp_month=1, exp_year=2031),
+        envelopes=[Envelope(kid="k1", suite="P256-SHA256-AES256GCM", ct="AAAA")],
+    )
+
+
+def request_status(deps: Deps, request_id: str = "pr_1") -> str:
+    with deps.store.read() as tx:
+        row = repo.get_request(tx, request_id)
+    assert row is not None
+    return str(row["status"])

@@ -24,7 +24,7 @@ from schemas import messages as m
 from schemas.cards import Envelope
 from schemas.chat import OutboundChatEvent
 from tests.support.sink import ChatSink
-from tests.support.units import SECRETS, give_key, sqlite_store, unit_settings
+from tests.support.units import SECRETS, create_command, give_key, request_status, sqlite_store, unit_settings
 
 AGENT = "a-7"
 CARD = {
@@ -125,28 +125,10 @@ def lifecycle_twice(d: Deps, message: m.LifecycleCommand) -> list[msgspec.Struct
 def create(
     d: Deps, request_id: str, *, conversation_id: str = "c-1", token: str | None = None
 ) -> m.CreateRequest:
-    now = now_ms()
-    return m.CreateRequest(
-        command_id=f"create:{request_id}",
-        request_id=request_id,
-        agent_id=AGENT,
-        conversation_id=conversation_id,
-        customer_id="cu-1",
-        amount=1999,
-        currency="USD",
-        reason="Order #4411",
-        methods=["card"],
-        created_at=now,
-        expires_at=now + 60_000,
-        token=token or ids.new_token(),
-    )
+    return create_command(request_id, agent_id=AGENT, conversation_id=conversation_id, token=token)
 
 
-def status(d: Deps, request_id: str) -> str:
-    with d.store.read() as tx:
-        row = repo.get_request(tx, request_id)
-    assert row is not None
-    return str(row["status"])
+status = request_status
 
 
 def delivered(request_id: str, version: int, ok: bool = True) -> m.DeliveryOutcome:

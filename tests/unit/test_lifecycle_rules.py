@@ -12,8 +12,7 @@ from chatpay import ids
 from chatpay.clock import now_ms
 from chatpay.store import repo
 from schemas import messages as m
-from schemas.cards import Envelope
-from tests.support.units import give_key, recording_deps
+from tests.support.units import card_sealed, create_command, give_key, recording_deps, request_status
 
 
 @pytest.fixture
@@ -24,40 +23,11 @@ def deps(tmp_path: Path) -> Deps:
 
 
 def create(deps: Deps, request_id: str = "pr_1", agent_id: str = "a-7") -> None:
-    now = now_ms()
-    lifecycle.handle(
-        m.CreateRequest(
-            command_id=f"c:{request_id}",
-            request_id=request_id,
-            agent_id=agent_id,
-            conversation_id="c-1",
-            customer_id="cu-1",
-            amount=100,
-            currency="USD",
-            reason="r",
-            methods=["card"],
-            created_at=now,
-            expires_at=now + 60_000,
-            token=ids.new_token(),
-        ),
-        deps,
-    )
+    lifecycle.handle(create_command(request_id, agent_id=agent_id), deps)
 
 
-def status(deps: Deps, request_id: str = "pr_1") -> str:
-    with deps.store.read() as tx:
-        row = repo.get_request(tx, request_id)
-    assert row is not None
-    return str(row["status"])
-
-
-def sealed(request_id: str = "pr_1") -> m.CardSealed:
-    return m.CardSealed(
-        command_id="v1",
-        request_id=request_id,
-        card=m.MaskedCard(method="card", last4="1111", brand="visa", exp_month=1, exp_year=2031),
-        envelopes=[Envelope(kid="k1", suite="P256-SHA256-AES256GCM", ct="AAAA")],
-    )
+status = request_status
+sealed = card_sealed
 
 
 def test_card_arriving_while_sending_implies_delivery(deps):

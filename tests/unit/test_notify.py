@@ -10,12 +10,9 @@ import pytest
 
 from actors import lifecycle, notify
 from actors.deps import Deps
-from chatpay import ids
-from chatpay.clock import now_ms
 from chatpay.store import repo
 from schemas import messages as m
-from schemas.cards import Envelope
-from tests.support.units import give_key, recording_deps
+from tests.support.units import card_sealed, create_command, give_key, recording_deps
 
 
 class Sink:
@@ -38,35 +35,13 @@ def changes(deps: Deps) -> list[m.RequestChanged]:
 
 
 def create(deps: Deps) -> m.CreateRequest:
-    now = now_ms()
-    cmd = m.CreateRequest(
-        command_id="c:1",
-        request_id="pr_1",
-        agent_id="a-7",
-        conversation_id="c-1",
-        customer_id="cu-1",
-        amount=100,
-        currency="USD",
-        reason="r",
-        methods=["card"],
-        created_at=now,
-        expires_at=now + 60_000,
-        token=ids.new_token(),
-    )
+    cmd = create_command()
     lifecycle.handle(cmd, deps)
     return cmd
 
 
 def submit(deps: Deps) -> None:
-    lifecycle.handle(
-        m.CardSealed(
-            command_id="v1",
-            request_id="pr_1",
-            card=m.MaskedCard(method="card", last4="1111", brand="visa", exp_month=1, exp_year=2031),
-            envelopes=[Envelope(kid="k1", suite="P256-SHA256-AES256GCM", ct="AAAA")],
-        ),
-        deps,
-    )
+    lifecycle.handle(card_sealed(), deps)
 
 
 def focus(deps: Deps, customer_id: str | None, at: int) -> None:
