@@ -6,6 +6,7 @@ import collections
 import dataclasses
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import Any, TypeVar
 
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -84,18 +85,18 @@ class Gateway:
         return await read_in_thread(self.store, fn)
 
     async def write(self, fn: Callable[[Tx], T]) -> T:
-        def run() -> T:
-            with self.store.write() as tx:
-                return fn(tx)
-
-        return await run_in_threadpool(run)
+        """Run ``fn`` in a write transaction, off the event loop."""
+        return await _in_thread(self.store.write, fn)
 
 
 async def read_in_thread(store: Store, fn: Callable[[Tx], T]) -> T:
     """Run ``fn`` in a read-only unit of work, off the event loop."""
+    return await _in_thread(store.read, fn)
 
+
+async def _in_thread(unit: Callable[[], AbstractContextManager[Tx]], fn: Callable[[Tx], T]) -> T:
     def run() -> T:
-        with store.read() as tx:
+        with unit() as tx:
             return fn(tx)
 
     return await run_in_threadpool(run)

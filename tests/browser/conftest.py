@@ -10,21 +10,19 @@ Browser test modules therefore set ``pytestmark = pytest.mark.asyncio(loop_scope
 from __future__ import annotations
 
 import os
-import socket
-import threading
-import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 import pytest
 import pytest_asyncio
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
+
+from tests.browser.story_server import serve
 
 if TYPE_CHECKING:
     from playwright.async_api import Browser, Page
@@ -75,23 +73,8 @@ async def _blank(request: Request) -> HTMLResponse:
 def static_url() -> Iterator[str]:
     """``http://127.0.0.1:<port>`` serving gateway/static under /static and a blank page at /."""
     app = Starlette(routes=[Route("/", _blank), Mount("/static", StaticFiles(directory=STATIC_DIR))])
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    config = uvicorn.Config(
-        app, log_config=None, log_level="warning", access_log=False, lifespan="off", ws="none"
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the static file server did not start")
-        time.sleep(0.01)
-    yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    server.should_exit = True
-    thread.join(timeout=10)
-    sock.close()
+    with serve(app) as url:
+        yield url.rstrip("/")
 
 
 @pytest_asyncio.fixture(loop_scope="session")

@@ -66,17 +66,20 @@ class ChatRelay:
 
 
 @contextlib.contextmanager
-def _serve(app: Starlette) -> Iterator[str]:
+def serve(app: Starlette) -> Iterator[str]:
+    """Run ``app`` on a free loopback port in a thread; its base URL (with a trailing slash)."""
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
-    config = uvicorn.Config(app, log_config=None, log_level="warning", access_log=False, lifespan="off")
+    config = uvicorn.Config(
+        app, log_config=None, log_level="warning", access_log=False, lifespan="off", ws="none"
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 10
     while not server.started:
         if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the chat relay did not start")
+            raise RuntimeError("the test server did not start")
         time.sleep(0.01)
     try:
         yield f"http://127.0.0.1:{sock.getsockname()[1]}/"
@@ -118,7 +121,7 @@ def story_server(data_dir: Path, *, name: str = "story") -> Iterator[StoryServer
     relay.target = url + "/demo/chat/webhook"
     jwt_secret = secrets.token_urlsafe(32)
     outbound = _whsec()
-    with _serve(relay.app) as relay_url:
+    with serve(relay.app) as relay_url:
         env = {
             **{k: v for k, v in os.environ.items() if not k.startswith("CHATPAY_")},
             "CHATPAY_PUBLIC_URL": url,
