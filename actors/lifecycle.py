@@ -144,11 +144,7 @@ def _create(cmd: m.CreateRequest, deps: Deps) -> list[msgspec.Struct]:
             return []
         row = _get(tx, cmd.request_id)
         event = {Status.SENDING: "created", Status.EXPIRED: "conversation_ended"}.get(status, error or "")
-        seq = repo.add_timeline(tx, row, at=now, status=status.value, event=event)
-        repo.record_command(tx, cmd.command_id, now, request_id=cmd.request_id, timeline_seq=seq)
-        return followups(
-            tx, row, seq=seq, at=now, event=event, public_url=deps.settings.public_url, token=cmd.token
-        )
+        return _log_change(tx, row, deps, now=now, event=event, command_id=cmd.command_id, token=cmd.token)
 
 
 def _change(
@@ -199,16 +195,11 @@ def _change(
         if target in (Status.COMPLETED, Status.CANCELED) and row["card_method"]:
             repo.delete_envelopes(tx, row["id"])
             extra["card_purged_at"] = row["card_purged_at"] or now
-        changed = repo.transition(tx, row["id"], [current], target, now, version=row["version"], **extra)
-        if changed is None:
-            raise LostRace(f"{cmd.request_id} changed concurrently")
-        row = changed
+        row = _move(tx, row, target, now, **extra)
         if after is not None:
             after(tx, row)
-        seq = repo.add_timeline(tx, row, at=now, status=target.value, event=event)
-        repo.record_command(tx, cmd.command_id, now, request_id=row["id"], timeline_seq=seq)
-        return implied + followups(
-            tx, row, seq=seq, at=now, event=event, public_url=deps.settings.public_url, token=token
+        return implied + _log_change(
+            tx, row, deps, now=now, event=event, command_id=cmd.command_id, token=token
         )
 
 
@@ -242,9 +233,7 @@ def _note(
         if fields is not None:
             repo.update_fields(tx, row["id"], **fields(row, now))
             row = _get(tx, row["id"])
-        seq = repo.add_timeline(tx, row, at=now, status=row["status"], event=event)
-        repo.record_command(tx, cmd.command_id, now, request_id=row["id"], timeline_seq=seq)
-        return implied + followups(tx, row, seq=seq, at=now, event=event, public_url=deps.settings.public_url)
+        return implied + _log_change(tx, row, deps, now=now, event=event, command_id=cmd.command_id)
 
 
 def _link_used(tx: Tx, row: Row, now: int, deps: Deps) -> tuple[Row, list[msgspec.Struct]]:
@@ -255,15 +244,8 @@ def _link_used(tx: Tx, row: Row, now: int, deps: Deps) -> tuple[Row, list[msgspe
     """
     if row["status"] != Status.SENDING:
         return row, []
-    sources = [Status.SENDING]
-    changed = repo.transition(
-        tx, row["id"], sources, Status.WAITING_FOR_CUSTOMER, now, version=row["version"]
-    )
-    if changed is None:
-        raise LostRace(f"{row['id']} changed concurrently")
-    row = changed
-    seq = repo.add_timeline(tx, row, at=now, status=Status.WAITING_FOR_CUSTOMER.value, event="delivered")
-    return row, followups(tx, row, seq=seq, at=now, event="delivered", public_url=deps.settings.public_url)
+    row = _move(tx, row, Status.WAITING_FOR_CUSTOMER, now)
+    return row, _log_change(tx, row, deps, now=now, event="delivered")
 
 
 def _purge(deps: Deps, cmd: m.PurgeCard) -> list[msgspec.Struct]:
@@ -279,9 +261,34 @@ def _purge(deps: Deps, cmd: m.PurgeCard) -> list[msgspec.Struct]:
         repo.delete_envelopes(tx, row["id"])
         repo.update_fields(tx, row["id"], card_purged_at=now)
         row = _get(tx, row["id"])
-        seq = repo.add_timeline(tx, row, at=now, status=row["status"], event="card_purged")
-        repo.record_command(tx, cmd.command_id, now, request_id=row["id"], timeline_seq=seq)
-        return followups(tx, row, seq=seq, at=now, event="card_purged", public_url=deps.settings.public_url)
+        return _log_change(tx, row, deps, now=now, event="card_purged", command_id=cmd.command_id)
+
+
+def _move(tx: Tx, row: Row, target: Status, now: int, **fields: Any) -> Row:
+    """Compare-and-set ``row`` from its status (and version) to ``target``; the changed row."""
+    changed = repo.transition(
+        tx, row["id"], [Status(row["status"])], target, now, version=row["version"], **fields
+    )
+    if changed is None:
+        raise LostRace(f"{row['id']} changed concurrently")
+    return changed
+
+
+def _log_change(
+    tx: Tx,
+    row: Row,
+    deps: Deps,
+    *,
+    now: int,
+    event: str,
+    command_id: str | None = None,
+    token: str | None = None,
+) -> list[msgspec.Struct]:
+    """Append the change to the timeline, remember the command that made it, and its follow-ups."""
+    seq = repo.add_timeline(tx, row, at=now, status=row["status"], event=event)
+    if command_id is not None:
+        repo.record_command(tx, command_id, now, request_id=row["id"], timeline_seq=seq)
+    return followups(tx, row, seq=seq, at=now, event=event, public_url=deps.settings.public_url, token=token)
 
 
 def _replay(tx: Tx, seen: Row, deps: Deps, *, token: str | None = None) -> list[msgspec.Struct]:
