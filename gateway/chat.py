@@ -12,7 +12,7 @@ from chatpay.clock import from_datetime, now_ms
 from chatpay.store import repo
 from gateway import auth
 from gateway.context import gw
-from gateway.http import ApiError, json_response, read_limited, validation_field
+from gateway.http import ApiError, json_response, read_limited, require_json, validation_field
 from gateway.validation import create_errors, methods_of
 from schemas import chat
 from schemas import messages as m
@@ -29,9 +29,7 @@ def command_id(event_id: str) -> str:
 
 async def events(request: Request) -> Response:
     g = gw(request)
-    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if media != "application/json":
-        raise ApiError("unsupported_media_type", "Send the body as application/json.")
+    require_json(request)
     body = await read_limited(request)
     webhook_id = auth.verify_chat_signature(g.webhook, body, request)
     batch = _decode(body)

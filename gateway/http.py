@@ -70,11 +70,16 @@ def not_found(what: str = "payment request") -> ApiError:
 
 async def read_json(request: Request, type_: type[T]) -> T:
     """Decode the body as ``type_`` or raise the matching 400/413/415/422."""
+    require_json(request)
+    body = await read_limited(request)
+    return decode(body, type_)
+
+
+def require_json(request: Request) -> None:
+    """415 unless the body is declared ``application/json``."""
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media != "application/json":
         raise ApiError("unsupported_media_type", "Send the body as application/json.")
-    body = await read_limited(request)
-    return decode(body, type_)
 
 
 async def read_limited(request: Request) -> bytes:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import abc
 import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 Row = dict[str, Any]
@@ -67,9 +67,6 @@ class Store(abc.ABC):
         from chatpay.store.schema import statements
 
         with self.write() as tx:
+            tx.lock("chatpay.migrate")  # several processes may start at once
             for sql in statements(self.dialect):
                 tx.execute(sql)
-
-    @contextlib.contextmanager
-    def _noop(self) -> Iterator[None]:
-        yield

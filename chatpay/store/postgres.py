@@ -100,14 +100,6 @@ class PostgresStore(Store):
         conn.close()
         return False
 
-    def migrate(self) -> None:
-        with self._connection() as conn, conn.transaction():
-            conn.execute("SELECT pg_advisory_xact_lock(7231)")
-            from chatpay.store.schema import statements
-
-            for sql in statements(self.dialect):
-                conn.execute(sql.encode())
-
     def ping(self) -> None:
         with self.read() as tx:
             tx.one("SELECT 1 AS ok")
