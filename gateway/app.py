@@ -24,7 +24,7 @@ from chatpay.errors import BrokerUnavailable, ConfigError, StoreUnavailable
 from chatpay.publisher import Publisher
 from chatpay.store import Store
 from gateway import agents, chat, customers, events, ops, pages
-from gateway.context import Gateway, RateLimiter
+from gateway.context import SUBMIT_WINDOW, Gateway, RateLimiter
 from gateway.http import ApiError, error_response
 
 log = logging.getLogger("chatpay.gateway")
@@ -135,7 +135,6 @@ def build_gateway(settings: Settings, store: Store, publisher: Publisher, bridge
         publisher=publisher,
         bridge=bridge,
         vault_key=vault_key,
-        vault_kid=sealing.key_id(vault_key),
         webhook=Webhook(settings.chat_inbound_secret),
-        submits=RateLimiter(settings.submit_limit, 3600),
+        submits=RateLimiter(settings.submit_limit, SUBMIT_WINDOW),
     )

@@ -40,6 +40,10 @@ class RecentIds:
             self._ids.popitem(last=False)
 
 
+#: Seconds over which a pay link's submit attempts are counted.
+SUBMIT_WINDOW = 3600.0
+
+
 class RateLimiter:
     """A fixed-window counter per key (pay-link submits); in process memory."""
 
@@ -67,11 +71,11 @@ class Gateway:
     store: Store
     publisher: Publisher
     vault_key: ec.EllipticCurvePublicKey
-    vault_kid: str
     webhook: Webhook
     bridge: Any = None
     recent: RecentIds = dataclasses.field(default_factory=RecentIds)
-    submits: RateLimiter = dataclasses.field(default_factory=lambda: RateLimiter(10, 3600))
+    #: Pay-link submit attempts (``CHATPAY_SUBMIT_LIMIT`` per :data:`SUBMIT_WINDOW`).
+    submits: RateLimiter
 
     async def read(self, fn: Callable[[Tx], T]) -> T:
         """Run a read-only query: inline on SQLite, in a worker thread on PostgreSQL.
