@@ -5,6 +5,7 @@ The notify actor publishes; the gateway's SSE bridge subscribes.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable
 from typing import Protocol
@@ -61,17 +62,18 @@ class AmqpEventSink:
                     ),
                 )
                 return
-            except pika.exceptions.UnroutableError:
-                return  # nobody bound to this agent right now: the event log keeps it
             except pika.exceptions.AMQPError as exc:
-                self._local.channel = None
+                self.close()  # a fresh connection and channel on the next attempt
                 if attempt:
                     raise BrokerUnavailable(f"agent event not confirmed: {type(exc).__name__}") from None
 
     def close(self) -> None:
+        """Close this thread's connection (if any)."""
         conn = getattr(self._local, "conn", None)
+        self._local.conn = self._local.channel = None
         if conn is not None and conn.is_open:
-            conn.close()
+            with contextlib.suppress(pika.exceptions.AMQPError):
+                conn.close()
 
 
 #: ``callback(seq, event_id, body)``
