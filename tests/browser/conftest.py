@@ -22,7 +22,7 @@ from starlette.responses import HTMLResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from tests.browser.story_server import serve
+from tests.browser.story_server import StoryServer, serve, story_server
 
 if TYPE_CHECKING:
     from playwright.async_api import Browser, Page
@@ -85,3 +85,11 @@ async def page(browser: Browser, static_url: str) -> AsyncIterator[Page]:
     await page.goto(static_url + "/")
     yield page
     await context.close()
+
+
+@pytest.fixture(scope="module")
+def story(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[StoryServer]:
+    """A real ``chatpay up`` (embedded broker, SQLite) for the module's tests."""
+    name = request.module.__name__.rsplit(".", 1)[-1]
+    with story_server(tmp_path_factory.mktemp("chatpay-up"), name=name) as server:
+        yield server

@@ -1,19 +1,15 @@
-"""Shared steps of the page tests: the ``story`` server fixture, agent and customer actions, screenshots.
-
-Test modules import the fixtures they use from here (``from tests.browser.pages_helpers import story``).
-"""
+"""Shared steps of the page tests: agent and customer actions, screenshots (the ``story`` server
+fixture is in ``conftest.py``)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from playwright.async_api import BrowserContext, ConsoleMessage, Locator, Page, ViewportSize, expect
 
-from tests.browser.story_server import ARTIFACTS, StoryServer, story_server
+from tests.browser.story_server import ARTIFACTS, StoryServer
 
 #: Where every page test leaves its screenshots.
 SHOTS = ARTIFACTS / "screenshots"
@@ -23,14 +19,6 @@ PHONE: ViewportSize = {"width": 390, "height": 844}
 WAIT_MS = 20_000
 
 expect.set_options(timeout=WAIT_MS)
-
-
-@pytest.fixture(scope="module")
-def story(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[StoryServer]:
-    """A real ``chatpay up`` (embedded broker, SQLite) for the module's tests."""
-    name = request.module.__name__.rsplit(".", 1)[-1]
-    with story_server(tmp_path_factory.mktemp("chatpay-up"), name=name) as server:
-        yield server
 
 
 def unique(prefix: str) -> str:

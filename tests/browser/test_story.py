@@ -24,14 +24,11 @@ from tests.browser.pages_helpers import (
     request_payment,
     shot,
     sign_in,
-    story,
     unique,
 )
 from tests.browser.story_server import StoryServer
 
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="session")]
-
-__all__ = ["story"]  # the fixture, imported for this module
 
 PAN = "4111111111111111"
 NAME = "Ada Lovelace"
